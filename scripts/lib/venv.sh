@@ -1,0 +1,23 @@
+# shellcheck shell=bash
+# Source this to get the project's Python tool venv on PATH.
+# One venv for every check script, built from tools/python/*.txt (each file pins the tools of one
+# check) and cached under ~/.cache keyed by the files' hash, so a warm run installs nothing.
+shipshape_venv() {
+  local root req_hash venv
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+  req_hash="$(cat "$root"/tools/python/*.txt | sha256sum | cut -c1-16)"
+  venv="${XDG_CACHE_HOME:-$HOME/.cache}/shipshape/venv-$req_hash"
+  # A venv cannot be moved (its scripts hold absolute paths), so a marker says it is complete.
+  if [ ! -e "$venv/.complete" ]; then
+    echo "venv: building $venv from tools/python/*.txt" >&2
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    local args=()
+    for f in "$root"/tools/python/*.txt; do args+=(-r "$f"); done
+    "$venv/bin/pip" install --quiet "${args[@]}"
+    touch "$venv/.complete"
+  fi
+  export PATH="$venv/bin:$PATH"
+  export VIRTUAL_ENV="$venv"
+}
+shipshape_venv

@@ -1,0 +1,190 @@
+//! Command line and environment configuration (12-factor: every flag has an environment twin).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shipshape",
+    version,
+    about = "The shipshape users API and hello service"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Options of `serve`, also accepted without the subcommand name.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default).
+    Serve(ServeArgs),
+    /// Apply the embedded database migrations and exit.
+    Migrate(DbArgs),
+    /// Probe a running server; exit 0 when it answers 2xx, 1 otherwise (for container HEALTHCHECKs).
+    Healthcheck(HealthcheckArgs),
+    /// Post-deploy smoke test: hello, then create/get/list/delete a user.
+    Smoke(SmokeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// sqlite://relative/path.db, sqlite:///absolute/path.db or postgres://user:pass@host/db?sslmode=...
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/shipshape.db",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Maximum connections in the database pool.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: u32,
+
+    /// Seconds to wait for a pooled connection before answering 503.
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 3)]
+    pub db_acquire_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to bind.
+    #[arg(long, env = "BIND_ADDRESS", default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+
+    /// Port to listen on (0 picks a free one; the chosen address is logged).
+    #[arg(long, env = "PORT", default_value_t = 8000)]
+    pub port: u16,
+
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// Apply migrations when the server starts.
+    #[arg(long, env = "MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
+    pub migrate_on_start: bool,
+
+    /// Largest accepted request body in bytes; larger ones get 413.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Seconds a request may take before it is answered with 503.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_secs: u64,
+
+    /// Requests served at once; more are shed with 503 instead of queueing without bound.
+    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_requests: u32,
+
+    /// After SIGTERM: seconds to keep serving (readiness already 503) so load balancers deregister.
+    #[arg(long, env = "SHUTDOWN_DRAIN_SECS", default_value_t = 3)]
+    pub shutdown_drain_secs: u64,
+
+    /// After the drain: seconds in-flight requests get to finish before the process exits anyway.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 20)]
+    pub shutdown_grace_secs: u64,
+
+    /// Log filter, e.g. `info` or `shipshape=debug,sqlx=warn`.
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Log format; default: json unless stdout is a terminal.
+    #[arg(long, env = "LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    /// Body of GET / and GET /hello.
+    #[arg(long, env = "GREETING", default_value = "Hello World from BenchSci!")]
+    pub greeting: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthcheckArgs {
+    /// URL to probe; default http://127.0.0.1:$PORT/healthz.
+    #[arg(long)]
+    pub url: Option<String>,
+
+    #[arg(long, env = "PORT", default_value_t = 8000)]
+    pub port: u16,
+
+    /// Seconds before the probe counts as failed.
+    #[arg(long, default_value_t = 3)]
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SmokeArgs {
+    /// Base URL of the deployment, e.g. https://shipshape.example.com
+    #[arg(long, env = "SMOKE_BASE_URL")]
+    pub base_url: String,
+
+    /// Greeting expected from /hello.
+    #[arg(long, env = "GREETING", default_value = "Hello World from BenchSci!")]
+    pub greeting: String,
+
+    /// Seconds each request may take.
+    #[arg(long, default_value_t = 10)]
+    pub timeout_secs: u64,
+}
+
+/// Invalid configuration: the process exits with code 2 and this one-line message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl ServeArgs {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}
+
+impl DbArgs {
+    /// The URL without credentials, safe to log.
+    pub fn redacted_url(&self) -> String {
+        redact(&self.database_url)
+    }
+}
+
+/// Drops the userinfo and query (which may hold a password) from a URL.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<unparsable>".into();
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let host_and_path = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    format!("{scheme}://{host_and_path}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_credentials_and_query() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/shipshape?sslmode=require&password=x"),
+            "postgres://db:5432/shipshape"
+        );
+        assert_eq!(
+            redact("sqlite://data/shipshape.db"),
+            "sqlite://data/shipshape.db"
+        );
+        assert_eq!(redact("garbage"), "<unparsable>");
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
