@@ -77,6 +77,7 @@ pub fn build(state: AppState, limits: &Limits) -> axum::Router {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.")
                 .into_response()
         }))
+        .layer(axum::middleware::from_fn(json_method_not_allowed))
         .layer(axum::middleware::from_fn(observe))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -133,6 +134,27 @@ pub fn add_trailing_slash(mut req: Request) -> Request {
         }
     }
     req
+}
+
+/// axum answers a known path with a wrong method by an empty 405 (with Allow); clients of this
+/// API always get a JSON error, so give it the DRF body.
+async fn json_method_not_allowed(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let res = next.run(req).await;
+    if res.status() != StatusCode::METHOD_NOT_ALLOWED
+        || res.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return res;
+    }
+    let mut json = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("Method \"{method}\" not allowed."),
+    )
+    .into_response();
+    if let Some(allow) = res.headers().get(header::ALLOW) {
+        json.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    json
 }
 
 /// One access-log line and the RED metrics per request.

@@ -2,7 +2,7 @@
 //! `{"field": ["message", ...]}`. Server-side failures are logged, never echoed to the client.
 
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
@@ -12,7 +12,6 @@ use crate::db::DbError;
 pub struct ApiError {
     pub status: StatusCode,
     pub body: Value,
-    pub allow: Option<&'static str>,
 }
 
 impl ApiError {
@@ -20,7 +19,6 @@ impl ApiError {
         Self {
             status,
             body: json!({ "detail": detail.into() }),
-            allow: None,
         }
     }
 
@@ -36,7 +34,6 @@ impl ApiError {
         Self {
             status: StatusCode::BAD_REQUEST,
             body: Value::Object(errors),
-            allow: None,
         }
     }
 
@@ -53,16 +50,6 @@ impl ApiError {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!("Unsupported media type \"{content_type}\" in request."),
         )
-    }
-
-    pub fn method_not_allowed(method: &str, allow: &'static str) -> Self {
-        Self {
-            allow: Some(allow),
-            ..Self::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                format!("Method \"{method}\" not allowed."),
-            )
-        }
     }
 
     pub fn payload_too_large(limit: usize) -> Self {
@@ -96,11 +83,6 @@ impl From<DbError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut res = (self.status, Json(self.body)).into_response();
-        if let Some(allow) = self.allow {
-            res.headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static(allow));
-        }
-        res
+        (self.status, Json(self.body)).into_response()
     }
 }

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -26,36 +26,15 @@ const ROOT_ALLOW: &str = "GET, HEAD, OPTIONS";
 pub const MAX_LIMIT: i64 = 1000;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    let (s, p, root) = routes!(api_root);
-    let (s2, p2, list) = routes!(list_users, create_user, options_list);
-    let (s3, p3, detail) = routes!(
-        get_user,
-        update_user,
-        patch_user,
-        delete_user,
-        options_detail
-    );
     OpenApiRouter::new()
-        .routes((
-            s,
-            p,
-            root.fallback(|m: Method| async move {
-                ApiError::method_not_allowed(m.as_str(), ROOT_ALLOW)
-            }),
-        ))
-        .routes((
-            s2,
-            p2,
-            list.fallback(|m: Method| async move {
-                ApiError::method_not_allowed(m.as_str(), LIST_ALLOW)
-            }),
-        ))
-        .routes((
-            s3,
-            p3,
-            detail.fallback(|m: Method| async move {
-                ApiError::method_not_allowed(m.as_str(), DETAIL_ALLOW)
-            }),
+        .routes(routes!(api_root))
+        .routes(routes!(list_users, create_user, options_list))
+        .routes(routes!(
+            get_user,
+            update_user,
+            patch_user,
+            delete_user,
+            options_detail
         ))
         .route_layer(axum::middleware::from_fn(api_negotiation))
 }
