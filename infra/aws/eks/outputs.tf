@@ -1,0 +1,198 @@
+# Everything the pipeline needs after `terraform apply`; nothing here is secret (the DB password
+# stays in Secrets Manager, only its ARN is output).
+
+locals {
+  # The chart mounts ConfigMap <configMapName> at /etc/shipshape/db-ca/<key> (database.caBundle).
+  db_ca_configmap = "rds-ca-bundle"
+  db_ca_key       = "ca.pem"
+  db_ca_path      = "/etc/shipshape/db-ca/${local.db_ca_key}"
+  db_query        = var.db_sslmode == "verify-full" ? "sslmode=verify-full&sslrootcert=${local.db_ca_path}" : "sslmode=require"
+  db_secret_name  = "shipshape-database"
+  db_secret_key   = "DATABASE_URL"
+
+  ecr_repository_url = "${local.account_id}.dkr.ecr.${var.region}.amazonaws.com/shipshape"
+
+  # Values for deploy/helm/shipshape (keys as in its values.yaml); the pipeline adds image.tag.
+  helm_values = {
+    image = {
+      repository = local.ecr_repository_url
+    }
+    database = {
+      mode              = "postgres"
+      existingSecret    = local.db_secret_name
+      existingSecretKey = local.db_secret_key
+      caBundle = {
+        configMapName = var.db_sslmode == "verify-full" ? local.db_ca_configmap : ""
+        key           = local.db_ca_key
+      }
+    }
+    ingress = {
+      enabled   = true
+      className = "alb"
+      host      = var.domain_name
+      # The validated ARN: the Ingress is never created with a certificate that is still pending.
+      certificateArn = aws_acm_certificate_validation.this.certificate_arn
+    }
+    # metrics-server is installed (aws_eks_addon.metrics_server), so the HPA has metrics.
+    autoscaling = {
+      enabled = true
+    }
+    networkPolicy = {
+      enabled = true
+      database = {
+        # The DB subnet group is the private subnets: egress on 5432 only there.
+        cidrs = aws_subnet.private[*].cidr_block
+        port  = aws_db_instance.this.port
+      }
+    }
+    # No Prometheus Operator on this platform; /metrics is still served.
+    serviceMonitor = {
+      enabled = false
+    }
+  }
+
+  manifest_vars = {
+    name                       = var.name
+    region                     = var.region
+    app_namespace              = var.app_namespace
+    external_secrets_namespace = local.external_secrets_namespace
+    external_dns_namespace     = local.external_dns_namespace
+    node_role_name             = aws_iam_role.node.name
+    cluster_security_group_id  = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
+    node_architectures         = jsonencode(var.node_architectures)
+    azs                        = jsonencode(local.azs)
+    certificate_arn            = aws_acm_certificate_validation.this.certificate_arn
+  }
+}
+
+output "cluster_name" {
+  description = "EKS cluster name."
+  value       = aws_eks_cluster.this.name
+}
+
+output "region" {
+  description = "AWS region of the stack."
+  value       = var.region
+}
+
+output "cluster_endpoint" {
+  description = "Kubernetes API endpoint (reachable privately, and publicly only from cluster_public_access_cidrs)."
+  value       = aws_eks_cluster.this.endpoint
+}
+
+output "kubeconfig_command" {
+  description = "Writes a kubeconfig entry for the cluster (run with the role whose access entry you need)."
+  value       = "aws eks update-kubeconfig --region ${var.region} --name ${aws_eks_cluster.this.name}"
+}
+
+output "certificate_arn" {
+  description = "ACM certificate for domain_name, after DNS validation."
+  value       = aws_acm_certificate_validation.this.certificate_arn
+}
+
+output "service_url" {
+  description = "Public URL of the service once ExternalDNS has written the record."
+  value       = "https://${var.domain_name}"
+}
+
+output "db_endpoint" {
+  description = "PostgreSQL host name (private)."
+  value       = aws_db_instance.this.address
+}
+
+output "db_port" {
+  description = "PostgreSQL port."
+  value       = aws_db_instance.this.port
+}
+
+output "db_name" {
+  description = "Database name."
+  value       = aws_db_instance.this.db_name
+}
+
+output "db_secret_arn" {
+  description = "Secrets Manager secret (managed by RDS) holding the master username and password."
+  value       = local.db_secret_arn
+}
+
+output "db_ca_bundle" {
+  description = "Where the RDS CA bundle must be: ConfigMap name and key in app_namespace (the pipeline creates it, README)."
+  value = {
+    namespace     = var.app_namespace
+    configMapName = local.db_ca_configmap
+    key           = local.db_ca_key
+    mountPath     = local.db_ca_path
+    caIdentifier  = aws_db_instance.this.ca_cert_identifier
+  }
+}
+
+output "role_arns" {
+  description = "IAM roles made by this stack."
+  value = {
+    cluster          = aws_iam_role.cluster.arn
+    node             = aws_iam_role.node.arn
+    external_secrets = aws_iam_role.external_secrets.arn
+    external_dns     = aws_iam_role.external_dns.arn
+  }
+}
+
+output "controllers" {
+  description = "Where the pipeline must install each controller (Pod Identity is bound to these names)."
+  value = {
+    external_secrets = {
+      namespace      = local.external_secrets_namespace
+      serviceAccount = local.external_secrets_service_account
+    }
+    external_dns = {
+      namespace      = local.external_dns_namespace
+      serviceAccount = local.external_dns_service_account
+    }
+  }
+}
+
+output "controller_helm_values" {
+  description = "Values for the controller charts (external-secrets, external-dns), one YAML document each."
+  value = {
+    external_secrets = yamlencode({
+      installCRDs    = true
+      serviceAccount = { create = true, name = local.external_secrets_service_account }
+    })
+    external_dns = yamlencode({
+      provider       = { name = "aws" }
+      serviceAccount = { create = true, name = local.external_dns_service_account }
+      sources        = ["ingress"]
+      domainFilters  = [var.domain_name]
+      # sync: the record goes away with the Ingress (clean destroy); the IAM policy limits names anyway.
+      policy     = "sync"
+      registry   = "txt"
+      txtOwnerId = var.name
+      extraArgs  = ["--zone-id-filter=${var.route53_zone_id}", "--aws-zone-type=public"]
+      env        = [{ name = "AWS_DEFAULT_REGION", value = var.region }]
+    })
+  }
+}
+
+output "platform_manifests" {
+  description = "deploy/eks/platform.yaml rendered: apply before the controllers."
+  value       = templatefile("${path.module}/../../../deploy/eks/platform.yaml.tftpl", local.manifest_vars)
+}
+
+output "database_secret_manifests" {
+  description = "deploy/eks/database-secret.yaml rendered: apply after External Secrets Operator, before the app."
+  value = templatefile("${path.module}/../../../deploy/eks/database-secret.yaml.tftpl", {
+    region        = var.region
+    app_namespace = var.app_namespace
+    secret_name   = local.db_secret_name
+    secret_key    = local.db_secret_key
+    db_host       = aws_db_instance.this.address
+    db_port       = aws_db_instance.this.port
+    db_name       = aws_db_instance.this.db_name
+    db_query      = local.db_query
+    db_secret_arn = local.db_secret_arn
+  })
+}
+
+output "helm_values" {
+  description = "Values fragment for deploy/helm/shipshape (helm upgrade -f <(terraform output -raw helm_values))."
+  value       = yamlencode(local.helm_values)
+}

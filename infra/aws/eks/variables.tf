@@ -1,0 +1,346 @@
+# ---------------------------------------------------------------------------------------------------
+# General
+# ---------------------------------------------------------------------------------------------------
+variable "region" {
+  description = "AWS region of the whole stack (cluster, database, certificate)."
+  type        = string
+  default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must look like us-east-1."
+  }
+}
+
+variable "name" {
+  description = "Name of the cluster and prefix of every resource name (the bootstrap's eks_cluster_name)."
+  type        = string
+  default     = "shipshape"
+
+  validation {
+    # EKS cluster names allow 100 characters; RDS identifiers and IAM role names derived from it do not.
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name))
+    error_message = "name must be 3-32 characters of lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "extra_tags" {
+  description = "Tags added to every resource besides Project/ManagedBy/Stack (e.g. CostCenter)."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = length(setintersection(keys(var.extra_tags), ["Project", "ManagedBy", "Stack"])) == 0
+    error_message = "extra_tags must not override Project, ManagedBy or Stack."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the EKS control-plane and VPC flow log groups."
+  type        = number
+  default     = 365
+
+  validation {
+    # The values CloudWatch Logs accepts; one year or more keeps an audit trail for incident reviews.
+    condition     = contains([365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a CloudWatch retention value of at least 365."
+  }
+}
+
+variable "kms_deletion_window_days" {
+  description = "Waiting period before a scheduled KMS key deletion takes effect (a last chance to cancel)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.kms_deletion_window_days >= 7 && var.kms_deletion_window_days <= 30
+    error_message = "kms_deletion_window_days must be between 7 and 30."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Network
+# ---------------------------------------------------------------------------------------------------
+variable "vpc_cidr" {
+  description = "IPv4 CIDR of the VPC; split into three /20 private (nodes and pods) and three /24 public subnets."
+  type        = string
+  default     = "10.40.0.0/16"
+
+  validation {
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && tonumber(split("/", var.vpc_cidr)[1]) == 16
+    error_message = "vpc_cidr must be a valid /16 (pods take VPC addresses, so the private subnets are large)."
+  }
+}
+
+variable "availability_zone_suffixes" {
+  description = "The three AZs (region + suffix) the VPC spans. Fixed names, so a zone's state never reshuffles subnets."
+  type        = list(string)
+  default     = ["a", "b", "c"]
+
+  validation {
+    condition     = length(distinct(var.availability_zone_suffixes)) == 3 && alltrue([for s in var.availability_zone_suffixes : can(regex("^[a-z]$", s))])
+    error_message = "availability_zone_suffixes must be three distinct letters."
+  }
+}
+
+variable "nat_gateway_mode" {
+  description = "\"single\": one NAT gateway for all AZs (cheaper; an AZ outage cuts egress of the others). \"per_az\": one per AZ."
+  type        = string
+  default     = "single"
+
+  validation {
+    condition     = contains(["single", "per_az"], var.nat_gateway_mode)
+    error_message = "nat_gateway_mode must be \"single\" or \"per_az\"."
+  }
+}
+
+variable "enable_interface_endpoints" {
+  description = "Interface endpoints for ECR (api, dkr) and STS in every AZ: image pulls and token calls skip the NAT."
+  type        = bool
+  default     = true
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Cluster
+# ---------------------------------------------------------------------------------------------------
+variable "kubernetes_version" {
+  description = "EKS Kubernetes minor version. Upgrade one minor at a time (README: Upgrades)."
+  type        = string
+  default     = "1.34"
+
+  validation {
+    # Versions older than 1.32 are in (paid) extended support or gone; Auto Mode needs 1.29+ anyway.
+    condition     = can(regex("^1\\.(3[2-9]|[4-9][0-9])$", var.kubernetes_version))
+    error_message = "kubernetes_version must be a minor version like 1.34, at least 1.32."
+  }
+}
+
+variable "cluster_public_access_cidrs" {
+  description = "CIDRs allowed to reach the public API endpoint. Empty (the default) = the endpoint is private only."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.cluster_public_access_cidrs : can(cidrhost(c, 0))])
+    error_message = "cluster_public_access_cidrs must be valid CIDRs."
+  }
+
+  validation {
+    # An API server open to the whole internet is one leaked token away from a takeover.
+    condition     = alltrue([for c in var.cluster_public_access_cidrs : try(tonumber(split("/", c)[1]) >= 8, false)])
+    error_message = "cluster_public_access_cidrs must not contain 0.0.0.0/0 or any prefix shorter than /8."
+  }
+}
+
+variable "builtin_node_pools" {
+  description = "Auto Mode built-in node pools. \"system\" runs add-ons; workloads go to the NodePool in deploy/eks (network policies on)."
+  type        = list(string)
+  default     = ["system"]
+
+  validation {
+    condition     = alltrue([for p in var.builtin_node_pools : contains(["system", "general-purpose"], p)])
+    error_message = "builtin_node_pools may only contain \"system\" and \"general-purpose\"."
+  }
+}
+
+variable "node_architectures" {
+  description = "CPU architectures of workload nodes; add arm64 (cheaper Graviton) once the image is published multi-arch."
+  type        = list(string)
+  default     = ["amd64"]
+
+  validation {
+    condition     = length(var.node_architectures) > 0 && alltrue([for a in var.node_architectures : contains(["amd64", "arm64"], a)])
+    error_message = "node_architectures must be a non-empty subset of [\"amd64\", \"arm64\"]."
+  }
+}
+
+variable "admin_role_arn" {
+  description = "IAM role of the platform team (human, assumed with MFA/SSO): cluster-admin through an access entry."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.admin_role_arn))
+    error_message = "admin_role_arn must be an IAM role ARN."
+  }
+}
+
+variable "platform_role_arn" {
+  description = "Pipeline role that applies deploy/eks and installs the controllers (the bootstrap's apply role): cluster-admin. null = a human does that step with admin_role_arn."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.platform_role_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.platform_role_arn))
+    error_message = "platform_role_arn must be null or an IAM role ARN."
+  }
+}
+
+variable "deploy_role_arn" {
+  description = "Pipeline role that runs helm upgrade for shipshape on every main build: edit rights in app_namespace only."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.deploy_role_arn))
+    error_message = "deploy_role_arn must be an IAM role ARN."
+  }
+}
+
+variable "app_namespace" {
+  description = "Namespace of the shipshape release; the deploy role, the DB secret and the ALB are limited to it."
+  type        = string
+  default     = "shipshape"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.app_namespace))
+    error_message = "app_namespace must be a DNS-1123 label."
+  }
+}
+
+variable "metrics_server_addon_version" {
+  description = "Pinned version of the metrics-server EKS add-on (the HPA's metrics source). `aws eks describe-addon-versions --addon-name metrics-server --kubernetes-version X` lists them."
+  type        = string
+  default     = "v0.8.0-eksbuild.5"
+
+  validation {
+    condition     = can(regex("^v[0-9]+\\.[0-9]+\\.[0-9]+-eksbuild\\.[0-9]+$", var.metrics_server_addon_version))
+    error_message = "metrics_server_addon_version must be an exact add-on version like v0.8.0-eksbuild.5."
+  }
+}
+
+variable "cluster_deletion_protection" {
+  description = "EKS deletion protection: `terraform destroy` fails until this is set false and applied."
+  type        = bool
+  default     = true
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Database
+# ---------------------------------------------------------------------------------------------------
+variable "postgres_major_version" {
+  description = "PostgreSQL major version; RDS picks its default minor and applies minor upgrades in the maintenance window."
+  type        = string
+  default     = "17"
+
+  validation {
+    condition     = contains(["16", "17", "18"], var.postgres_major_version)
+    error_message = "postgres_major_version must be 16, 17 or 18."
+  }
+}
+
+variable "db_instance_class" {
+  description = "RDS instance class. Graviton burstable is enough for this service; use db.m7g.* for steady load."
+  type        = string
+  default     = "db.t4g.small"
+
+  validation {
+    condition     = can(regex("^db\\.[a-z0-9]+\\.[a-z0-9]+$", var.db_instance_class))
+    error_message = "db_instance_class must look like db.t4g.small."
+  }
+}
+
+variable "db_multi_az" {
+  description = "Synchronous standby in a second AZ with automatic failover (doubles the instance price)."
+  type        = bool
+  default     = true
+}
+
+variable "db_allocated_storage_gb" {
+  description = "Initial gp3 storage; autoscaling grows it up to db_max_allocated_storage_gb."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.db_allocated_storage_gb >= 20 && var.db_allocated_storage_gb <= 65536
+    error_message = "db_allocated_storage_gb must be between 20 and 65536."
+  }
+}
+
+variable "db_max_allocated_storage_gb" {
+  description = "Ceiling of RDS storage autoscaling."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.db_max_allocated_storage_gb >= var.db_allocated_storage_gb
+    error_message = "db_max_allocated_storage_gb must be at least db_allocated_storage_gb."
+  }
+}
+
+variable "db_backup_retention_days" {
+  description = "Days of automated backups (point-in-time recovery window)."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.db_backup_retention_days >= 7 && var.db_backup_retention_days <= 35
+    error_message = "db_backup_retention_days must be between 7 and 35."
+  }
+}
+
+variable "db_deletion_protection" {
+  description = "RDS deletion protection: the instance cannot be deleted until this is set false and applied."
+  type        = bool
+  default     = true
+}
+
+variable "db_skip_final_snapshot" {
+  description = "Skip the final snapshot on deletion. Leave false outside throwaway environments."
+  type        = bool
+  default     = false
+}
+
+variable "db_name" {
+  description = "Database created on the instance for shipshape."
+  type        = string
+  default     = "shipshape"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_]{0,62}$", var.db_name))
+    error_message = "db_name must be a lowercase PostgreSQL identifier."
+  }
+}
+
+variable "db_username" {
+  description = "Master user name; its password is generated and rotated by RDS in Secrets Manager."
+  type        = string
+  default     = "shipshape"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_]{0,15}$", var.db_username)) && !contains(["postgres", "admin", "rdsadmin"], var.db_username)
+    error_message = "db_username must be a lowercase identifier of at most 16 characters and not a reserved name."
+  }
+}
+
+variable "db_sslmode" {
+  description = "libpq sslmode in DATABASE_URL. verify-full checks the RDS certificate against the CA bundle mounted in the pod; require only encrypts."
+  type        = string
+  default     = "verify-full"
+
+  validation {
+    condition     = contains(["verify-full", "require"], var.db_sslmode)
+    error_message = "db_sslmode must be verify-full or require (never disable/prefer: rds.force_ssl refuses plaintext)."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------
+# HTTPS and DNS
+# ---------------------------------------------------------------------------------------------------
+variable "route53_zone_id" {
+  description = "ID of the existing public Route 53 hosted zone that holds domain_name."
+  type        = string
+
+  validation {
+    condition     = can(regex("^Z[A-Z0-9]{1,31}$", var.route53_zone_id))
+    error_message = "route53_zone_id must be a hosted zone ID like Z0123456789ABCDEFGHIJ."
+  }
+}
+
+variable "domain_name" {
+  description = "Public host name of the service (certificate subject and the ALB's DNS record), e.g. shipshape.example.com."
+  type        = string
+
+  validation {
+    condition     = can(regex("^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.domain_name))
+    error_message = "domain_name must be a lowercase fully qualified host name without a trailing dot."
+  }
+}
