@@ -8,15 +8,20 @@ shipshape_venv() {
   req_hash="$(cat "$root"/tools/python/*.txt | sha256sum | cut -c1-16)"
   venv="${XDG_CACHE_HOME:-$HOME/.cache}/shipshape/venv-$req_hash"
   # A venv cannot be moved (its scripts hold absolute paths), so a marker says it is complete.
-  if [ ! -e "$venv/.complete" ]; then
-    echo "venv: building $venv from tools/python/*.txt" >&2
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    local args=()
-    for f in "$root"/tools/python/*.txt; do args+=(-r "$f"); done
-    "$venv/bin/pip" install --quiet "${args[@]}"
-    touch "$venv/.complete"
-  fi
+  # Concurrent check scripts share the venv: the first builds it under a lock, the others wait.
+  mkdir -p "$(dirname "$venv")"
+  (
+    flock 9
+    if [ ! -e "$venv/.complete" ]; then
+      echo "venv: building $venv from tools/python/*.txt" >&2
+      rm -rf "$venv"
+      python3 -m venv "$venv"
+      local args=()
+      for f in "$root"/tools/python/*.txt; do args+=(-r "$f"); done
+      "$venv/bin/pip" install --quiet "${args[@]}"
+      touch "$venv/.complete"
+    fi
+  ) 9>"$venv.lock"
   export PATH="$venv/bin:$PATH"
   export VIRTUAL_ENV="$venv"
 }

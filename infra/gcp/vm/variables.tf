@@ -1,0 +1,206 @@
+variable "project_id" {
+  description = "ID of the GCP project that holds the stack (it must already exist, with billing)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a GCP project ID: 6-30 characters, lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "Region of the subnet and the static external IP."
+  type        = string
+  default     = "us-central1"
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
+    error_message = "region must look like us-central1 or europe-west4."
+  }
+}
+
+variable "zone" {
+  description = "Zone of the VM; it must be in var.region."
+  type        = string
+  default     = "us-central1-a"
+
+  validation {
+    condition     = startswith(var.zone, "${var.region}-") && can(regex("^[a-z]+-[a-z]+[0-9]+-[a-z]$", var.zone))
+    error_message = "zone must be a zone of var.region, e.g. us-central1-a."
+  }
+}
+
+variable "name" {
+  description = "Name of the VM and prefix of every other resource name (VPC, subnet, firewall rules, IP, service account)."
+  type        = string
+  default     = "shipshape"
+
+  validation {
+    # 20 characters leaves room for the longest suffix ("-deny-torrent-egress") within
+    # GCP's 63-character names and the service account's 30-character account_id.
+    condition     = can(regex("^[a-z][a-z0-9-]{0,18}[a-z0-9]$", var.name))
+    error_message = "name must be 2-20 characters: lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "subnet_cidr" {
+  description = "IPv4 range of the VM's subnet. It is also the 'inside the VPC' source of the internal firewall rule (a custom-mode VPC has no range of its own; this subnet is its only one)."
+  type        = string
+  default     = "10.20.0.0/24"
+
+  validation {
+    condition = (
+      can(cidrhost(var.subnet_cidr, 0)) &&
+      try(cidrhost(var.subnet_cidr, 0) == split("/", var.subnet_cidr)[0], false) &&
+      try(tonumber(split("/", var.subnet_cidr)[1]) >= 8 && tonumber(split("/", var.subnet_cidr)[1]) <= 29, false) &&
+      # Inside RFC 1918: masking the address to each private block's length gives that block.
+      anytrue([
+        for block in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"] :
+        try(
+          cidrhost("${split("/", var.subnet_cidr)[0]}/${split("/", block)[1]}", 0) == split("/", block)[0] &&
+          tonumber(split("/", var.subnet_cidr)[1]) >= tonumber(split("/", block)[1]),
+          false
+        )
+      ])
+    )
+    error_message = "subnet_cidr must be an RFC 1918 network address with a prefix between /8 and /29, e.g. 10.20.0.0/24."
+  }
+}
+
+variable "machine_type" {
+  description = "Machine type of the VM. e2-small is plenty for the hello service."
+  type        = string
+  default     = "e2-small"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]*-[a-z0-9-]+$", var.machine_type))
+    error_message = "machine_type must be a GCE machine type name such as e2-small or n2-standard-2."
+  }
+}
+
+variable "image_project" {
+  description = "Project that publishes the boot image family."
+  type        = string
+  default     = "ubuntu-os-cloud"
+}
+
+variable "image_family" {
+  description = "Boot image family. It must run cloud-init from the `user-data` metadata key, which Ubuntu's GCE images do and Google's Debian images do not (see README)."
+  type        = string
+  default     = "ubuntu-2404-lts-amd64"
+
+  validation {
+    condition     = can(regex("^ubuntu-(minimal-)?[0-9]{4}-lts-(amd64|arm64)$", var.image_family))
+    error_message = "image_family must be an Ubuntu LTS family (ubuntu-2404-lts-amd64, ubuntu-minimal-2404-lts-amd64, ...): other GCE images do not run cloud-init."
+  }
+}
+
+variable "boot_disk_size_gb" {
+  description = "Size of the boot disk in GB."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.boot_disk_size_gb >= 10 && var.boot_disk_size_gb <= 200 && floor(var.boot_disk_size_gb) == var.boot_disk_size_gb
+    error_message = "boot_disk_size_gb must be a whole number between 10 and 200."
+  }
+}
+
+variable "boot_disk_type" {
+  description = "Persistent disk type of the boot disk."
+  type        = string
+  default     = "pd-balanced"
+
+  validation {
+    condition     = contains(["pd-standard", "pd-balanced", "pd-ssd"], var.boot_disk_type)
+    error_message = "boot_disk_type must be pd-standard, pd-balanced or pd-ssd."
+  }
+}
+
+variable "boot_disk_kms_key" {
+  description = "Optional Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) that encrypts the boot disk (CMEK). null = Google-managed encryption, which every persistent disk has anyway. The Compute Engine service agent needs roles/cloudkms.cryptoKeyEncrypterDecrypter on the key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.boot_disk_kms_key == null || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.boot_disk_kms_key))
+    error_message = "boot_disk_kms_key must be null or projects/P/locations/L/keyRings/R/cryptoKeys/K."
+  }
+}
+
+variable "binary_url" {
+  description = "URL of the shipshape release binary (linux, the VM's architecture) that cloud-init downloads: https:// (readable without credentials, e.g. a release asset or a signed URL) or file:// (already on the image)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^(https|file)://[^[:space:]]+$", var.binary_url))
+    error_message = "binary_url must be an https:// or file:// URL."
+  }
+}
+
+variable "binary_sha256" {
+  description = "Hex SHA-256 of the binary at binary_url; cloud-init refuses to install a binary that does not match."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.binary_sha256))
+    error_message = "binary_sha256 must be 64 lowercase hex characters."
+  }
+}
+
+variable "app_environment" {
+  description = "Extra environment for the service, merged over the defaults in compute.tf (PORT=80, the SQLite DATABASE_URL, JSON logs), e.g. { GREETING = \"...\" }."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.app_environment) : can(regex("^[A-Z_][A-Z0-9_]*$", k))])
+    error_message = "app_environment keys must be upper-case environment variable names."
+  }
+}
+
+variable "install_ops_agent" {
+  description = "Install the Google Cloud Ops Agent at boot (startup script) so the journal, including the service's JSON request logs, reaches Cloud Logging and host metrics reach Cloud Monitoring."
+  type        = bool
+  default     = true
+}
+
+variable "firewall_logging" {
+  description = "Log the security-relevant firewall rules (SSH allow, ingress deny, egress deny) to Cloud Logging."
+  type        = bool
+  default     = true
+}
+
+variable "enable_monitoring" {
+  description = "Create the uptime check on /hello and the alert policies."
+  type        = bool
+  default     = true
+}
+
+variable "notification_channels" {
+  description = "IDs of existing Cloud Monitoring notification channels (projects/P/notificationChannels/N) the alert policies notify. Empty = alerts are only visible in the console."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.notification_channels : can(regex("^projects/[^/]+/notificationChannels/[0-9]+$", c))])
+    error_message = "notification_channels entries must look like projects/P/notificationChannels/N."
+  }
+}
+
+variable "change_alert_ignored_principals" {
+  description = "Principals (e.g. the CI service account's email) whose changes to the firewall rules and the VM do not raise the out-of-band change alert. Everyone else's do."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.change_alert_ignored_principals : can(regex("^[^@\"[:space:]]+@[^@\"[:space:]]+$", p))])
+    error_message = "change_alert_ignored_principals entries must be e-mail style principals."
+  }
+}
+
+variable "deletion_protection" {
+  description = "Protect the VM from deletion. Keep false while releases replace the VM (see README, Deploy); true blocks those applies."
+  type        = bool
+  default     = false
+}
