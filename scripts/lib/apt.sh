@@ -8,9 +8,9 @@ need_apt() {
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ -z "${SHIPSHAPE_APT_UPDATED:-}" ]; then
-    apt-get update -qq
+    apt-get -o DPkg::Lock::Timeout=300 update -qq
     export SHIPSHAPE_APT_UPDATED=1
   fi
   echo "apt: installing ${missing[*]}" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
