@@ -1,0 +1,111 @@
+data "aws_availability_zones" "available" {
+  #checkov:skip=CKV_AWS_394:local.azs takes the first two zones only, so a new zone never widens the stack; pinning zone names would tie the stack to one region.
+  state = "available"
+
+  # Local Zones / Wavelength zones lack most instance types; stay in the region's own AZs.
+  filter {
+    name   = "opt-in-status"
+    values = ["opt-in-not-required"]
+  }
+}
+
+locals {
+  azs = slice(data.aws_availability_zones.available.names, 0, 2)
+}
+
+# Dual stack: the firewall opens 80/443 to ::/0 as well, which only means something with IPv6.
+resource "aws_vpc" "main" {
+  cidr_block                       = var.vpc_cidr
+  assign_generated_ipv6_cidr_block = true
+  enable_dns_support               = true
+  enable_dns_hostnames             = true
+
+  tags = { Name = var.name }
+}
+
+resource "aws_internet_gateway" "main" {
+  vpc_id = aws_vpc.main.id
+
+  tags = { Name = var.name }
+}
+
+resource "aws_subnet" "public" {
+  count = 2
+
+  vpc_id                          = aws_vpc.main.id
+  availability_zone               = local.azs[count.index]
+  cidr_block                      = cidrsubnet(var.vpc_cidr, 24 - tonumber(split("/", var.vpc_cidr)[1]), count.index)
+  ipv6_cidr_block                 = cidrsubnet(aws_vpc.main.ipv6_cidr_block, 8, count.index)
+  assign_ipv6_address_on_creation = true
+  # The single VM gets an Elastic IP; ASG instances ask for a public IPv4 in the launch template.
+  map_public_ip_on_launch = false
+
+  tags = { Name = "${var.name}-public-${local.azs[count.index]}" }
+}
+
+resource "aws_route_table" "public" {
+  vpc_id = aws_vpc.main.id
+
+  tags = { Name = "${var.name}-public" }
+}
+
+resource "aws_route" "public_ipv4" {
+  route_table_id         = aws_route_table.public.id
+  destination_cidr_block = "0.0.0.0/0"
+  gateway_id             = aws_internet_gateway.main.id
+}
+
+resource "aws_route" "public_ipv6" {
+  route_table_id              = aws_route_table.public.id
+  destination_ipv6_cidr_block = "::/0"
+  gateway_id                  = aws_internet_gateway.main.id
+}
+
+resource "aws_route_table_association" "public" {
+  count = 2
+
+  subnet_id      = aws_subnet.public[count.index].id
+  route_table_id = aws_route_table.public.id
+}
+
+# ---- VPC flow logs (all traffic, accepted and rejected) -------------------------------------------
+
+resource "aws_flow_log" "vpc" {
+  vpc_id                   = aws_vpc.main.id
+  traffic_type             = "ALL"
+  log_destination_type     = "cloud-watch-logs"
+  log_destination          = aws_cloudwatch_log_group.flow_logs.arn
+  iam_role_arn             = aws_iam_role.flow_logs.arn
+  max_aggregation_interval = 60
+
+  tags = { Name = "${var.name}-vpc" }
+}
+
+# ---- S3 gateway endpoint --------------------------------------------------------------------------
+# Regional S3 traffic (release binaries, Amazon Linux package repositories) stays on AWS's network,
+# and the release bucket (infra/aws/bootstrap) grants anonymous reads only through this endpoint
+# (aws:SourceVpce = output s3_endpoint_id), so binary_url works without instance credentials.
+data "aws_iam_policy_document" "s3_endpoint" {
+  #checkov:skip=CKV_AWS_356:Endpoint policy, not an identity's: it caps every principal's use of this path to reads, and the buckets read (release bucket, Amazon Linux repositories, agent updates) are not all this stack's to name.
+  #checkov:skip=CKV_AWS_108:Same endpoint policy: reads are what it is for; writes through the endpoint are impossible.
+  # Read-only through the endpoint: nothing can be written to any bucket by this path.
+  statement {
+    sid       = "ReadOnly"
+    actions   = ["s3:GetObject", "s3:ListBucket"]
+    resources = ["*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+  }
+}
+
+resource "aws_vpc_endpoint" "s3" {
+  vpc_id            = aws_vpc.main.id
+  service_name      = "com.amazonaws.${local.region}.s3"
+  vpc_endpoint_type = "Gateway"
+  route_table_ids   = [aws_route_table.public.id]
+  policy            = data.aws_iam_policy_document.s3_endpoint.json
+
+  tags = { Name = "${var.name}-s3" }
+}

@@ -1,0 +1,192 @@
+"""Shared helpers for the Terraform tests under tests/infra/ (one test file per stack).
+
+The API is small on purpose:
+
+    stack = load_stack("infra/aws/vm")        # or the `tf_stack` fixture: tf_stack("infra/aws/vm")
+    stack.resources["aws_instance"]["vm"]     # every resource, by type then name
+    stack.resource("aws_instance", "vm")      # same, with a readable error when it is missing
+    stack.of_type("aws_vpc_security_group_ingress_rule")   # {name: body}, {} if none
+    stack.data / .variables / .outputs / .locals / .modules / .providers / .terraform
+    blocks(body, "metadata_options")          # nested blocks, always as a list
+    ref("aws_vpc.main.cidr_block")            # -> "${aws_vpc.main.cidr_block}", how references parse
+    variable_default(stack, "vpc_cidr")
+
+Bodies are plain dicts (deep-copy one to build a mutated stack for negative tests). Attributes are
+unwrapped values: literals as Python values, expressions as their "${...}" source text. A nested
+block that appears once is a dict, several times a list of dicts: `blocks()` hides the difference.
+Every resource/data body also carries "_file" and "_line" for messages; keys starting with "_" are
+never Terraform's.
+
+Parsing uses bc-python-hcl2 (the parser checkov pins), only the *.tf files of the directory itself
+(a root module), and refuses Terraform override files (*_override.tf), which would change the
+configuration behind the tests' back.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import hcl2
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+_LINE_KEYS = ("__start_line__", "__end_line__")
+
+
+def _unwrap_body(body: dict) -> dict:
+    """bc-python-hcl2 wraps each attribute in a 1-element list and each block kind in a list of
+    bodies; turn that into plain attributes and (single or listed) block bodies."""
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        if key in _LINE_KEYS:
+            continue
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            bodies = [_unwrap_block(v) for v in value]
+            out[key] = bodies[0] if len(bodies) == 1 else bodies
+        elif isinstance(value, list) and len(value) == 1:
+            out[key] = _literal(value[0])
+        else:
+            out[key] = value
+    return out
+
+
+def _unwrap_block(d: dict) -> dict:
+    if _is_block_body(d):
+        return _unwrap_body(d)
+    # A labelled block (backend "s3" {...}, dynamic "x" {...}) is {label: body}.
+    if d and all(isinstance(v, dict) and _is_block_body(v) for v in d.values()):
+        return {label: _unwrap_body(v) for label, v in d.items()}
+    return d  # a map-valued attribute (tags = {...})
+
+
+_NEGATIVE = re.compile(r"\$\{(-[0-9]+)\}")
+
+
+def _literal(value: Any) -> Any:
+    # The parser keeps a negative number literal as the expression text "${-1}".
+    if isinstance(value, str):
+        m = _NEGATIVE.fullmatch(value)
+        if m:
+            return int(m.group(1))
+    return value
+
+
+def _is_block_body(d: dict) -> bool:
+    # A block body's attributes are all wrapped in lists (or are line markers); a map attribute's are not.
+    return all(isinstance(v, list) or k in _LINE_KEYS for k, v in d.items())
+
+
+@dataclass
+class Stack:
+    """One Terraform root module, parsed."""
+
+    path: Path
+    resources: dict[str, dict[str, dict]] = field(default_factory=dict)
+    data: dict[str, dict[str, dict]] = field(default_factory=dict)
+    variables: dict[str, dict] = field(default_factory=dict)
+    outputs: dict[str, dict] = field(default_factory=dict)
+    locals: dict[str, Any] = field(default_factory=dict)
+    modules: dict[str, dict] = field(default_factory=dict)
+    providers: dict[str, list[dict]] = field(default_factory=dict)
+    terraform: list[dict] = field(default_factory=list)
+
+    def resource(self, rtype: str, name: str) -> dict:
+        try:
+            return self.resources[rtype][name]
+        except KeyError:
+            have = sorted(self.resources.get(rtype, {}))
+            raise AssertionError(f"{self.path}: no resource {rtype}.{name} (have {rtype}: {have})") from None
+
+    def of_type(self, rtype: str) -> dict[str, dict]:
+        return self.resources.get(rtype, {})
+
+    def all_resources(self) -> Iterator[tuple[str, str, dict]]:
+        for rtype, by_name in self.resources.items():
+            for name, body in by_name.items():
+                yield rtype, name, body
+
+    def copy(self) -> "Stack":
+        """A deep copy to mutate in negative tests."""
+        return copy.deepcopy(self)
+
+
+def load_stack(path: str | Path) -> Stack:
+    """Parse every *.tf file of a stack directory (relative paths are from the repo root)."""
+    root = Path(path)
+    if not root.is_absolute():
+        root = REPO_ROOT / root
+    files = sorted(root.glob("*.tf"))
+    if not files:
+        raise AssertionError(f"{root}: no *.tf files")
+    overrides = [f.name for f in files if f.name == "override.tf" or f.name.endswith("_override.tf")]
+    if overrides:
+        raise AssertionError(f"{root}: override files {overrides} are not allowed (they silently merge)")
+
+    stack = Stack(path=root)
+    for f in files:
+        with f.open() as fh:
+            doc = hcl2.load(fh)
+        where = f.relative_to(REPO_ROOT) if f.is_relative_to(REPO_ROOT) else f
+        for kind, target in (("resource", stack.resources), ("data", stack.data)):
+            for entry in doc.get(kind, []):
+                for rtype, by_name in entry.items():
+                    for name, body in by_name.items():
+                        if name in target.get(rtype, {}):
+                            raise AssertionError(f"{where}: duplicate {kind} {rtype}.{name}")
+                        parsed = _unwrap_body(body)
+                        parsed["_file"] = str(where)
+                        parsed["_line"] = body.get("__start_line__")
+                        target.setdefault(rtype, {})[name] = parsed
+        for kind, target in (("variable", stack.variables), ("output", stack.outputs), ("module", stack.modules)):
+            for entry in doc.get(kind, []):
+                for name, body in entry.items():
+                    target[name] = _unwrap_body(body)
+        for entry in doc.get("locals", []):
+            stack.locals.update(_unwrap_body(entry))
+        for entry in doc.get("provider", []):
+            for name, body in entry.items():
+                stack.providers.setdefault(name, []).append(_unwrap_body(body))
+        for entry in doc.get("terraform", []):
+            stack.terraform.append(_unwrap_body(entry))
+    return stack
+
+
+def blocks(body: dict, key: str) -> list[dict]:
+    """Nested blocks `key` of a body, always as a list ([] when absent)."""
+    value = body.get(key)
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def ref(expression: str) -> str:
+    """How a bare expression (a reference) appears in parsed bodies."""
+    return "${" + expression + "}"
+
+
+def variable_default(stack: Stack, name: str) -> Any:
+    if name not in stack.variables:
+        raise AssertionError(f"{stack.path}: no variable {name}")
+    return stack.variables[name].get("default")
+
+
+_CACHE: dict[Path, Stack] = {}
+
+
+@pytest.fixture(scope="session")
+def tf_stack() -> Callable[[str], Stack]:
+    """Factory fixture: tf_stack("infra/aws/vm") -> Stack, parsed once per session. Tests that mutate
+    it must work on stack.copy()."""
+
+    def get(path: str) -> Stack:
+        key = (REPO_ROOT / path).resolve()
+        if key not in _CACHE:
+            _CACHE[key] = load_stack(key)
+        return _CACHE[key]
+
+    return get
