@@ -120,6 +120,12 @@ SHA256="$(sha256sum "$WORK/release/shipshape" | cut -d' ' -f1)"
 # The tampered release: the same bytes plus one, so the genuine sha256 no longer matches.
 cp "$WORK/release/shipshape" "$WORK/tampered/shipshape"; printf 'X' >>"$WORK/tampered/shipshape"
 note "binary sha256 $SHA256 ($(stat -c %s "$WORK/release/shipshape") bytes)"
+# The AWS stack boots Amazon Linux 2023 (glibc 2.34), this test Debian 12 (2.36): the binary must
+# not need a glibc symbol newer than 2.34, or it would not start on the real VM.
+newest_glibc="$(objdump -T "$WORK/release/shipshape" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)"
+[ "$(printf '%s\nGLIBC_2.34\n' "$newest_glibc" | sort -V | tail -1)" = GLIBC_2.34 ] ||
+  fail "the binary needs $newest_glibc; Amazon Linux 2023 has glibc 2.34"
+note "newest glibc symbol: $newest_glibc (Amazon Linux 2023 has 2.34)"
 
 # ---- 3. the root file system -----------------------------------------------------------------------
 step "Debian 12 rootfs (mmdebstrap, cached)"
