@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::ServiceExt;
+use axum::serve::ListenerExt;
 use axum::extract::Request;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tower::Layer;
@@ -78,6 +79,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| ConfigError(format!("cannot listen on {addr}: {e}")))?;
     let local = listener.local_addr()?;
+    // Small JSON responses should leave at once, not wait for Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     tracing::info!(addr = %local, "listening");
 
     let drain = Duration::from_secs(args.shutdown_drain_secs);
