@@ -33,3 +33,51 @@ pipeline-check: ## Validate the CircleCI and GitHub Actions configs offline
 
 bench: ## Loopback load test against shipshape (and the baselines); prints numbers
 	scripts/bench.sh
+
+# --- delivery pipeline (helper F: .circleci/config.yml, docs/pipeline.md) -------------------------------
+.PHONY: test-postgres deny secret-scan policy image release-binary publish deploy-eks eks-platform load deploy-vm smoke tf-plan tf-apply
+
+test-postgres: ## The tests with the PostgreSQL half: pg-start (TLS, own CA), then scripts/test.sh
+	scripts/test-postgres.sh
+
+coverage: ## cargo-llvm-cov over the tests (nextest, JUnit), lcov + HTML, fails under the line threshold
+	scripts/coverage.sh
+
+deny: ## cargo deny check: advisories, licenses, bans, sources (deny.toml)
+	scripts/deny.sh
+
+secret-scan: ## Scan the working tree for committed secrets (detect-secrets)
+	scripts/secret-scan.sh
+
+policy: ## hadolint and checkov on the Dockerfile
+	scripts/policy.sh
+
+image: ## docker buildx build with BuildKit cache, Trivy CVE gate (CRITICAL), SBOM, OCI archive (needs Docker)
+	scripts/image.sh
+
+release-binary: ## cargo build --release; binary + sha256 into out/release/
+	scripts/release-binary.sh
+
+publish: ## Push the image (short-SHA tag) and chart to ECR, cosign-sign (needs AWS + Docker)
+	scripts/publish.sh
+
+deploy-eks: ## helm upgrade --install --atomic --wait, helm test, shipshape smoke (needs AWS + EKS)
+	scripts/deploy-eks.sh
+
+eks-platform: ## Cluster layer after infra/aws/eks apply: manifests, RDS CA, controllers, DB secret (admin role)
+	scripts/eks-platform.sh
+
+load: ## Bounded 30 s load test of BASE_URL; summary in out/load/
+	scripts/load.sh
+
+deploy-vm: ## Upload the release binary + sha256 to S3 and roll it out via SSM (needs AWS)
+	scripts/deploy-vm.sh
+
+smoke: ## shipshape smoke --base-url BASE_URL
+	scripts/smoke.sh
+
+tf-plan: ## terraform plan of every stack to a saved plan file + summary (needs AWS)
+	scripts/tf-plan.sh
+
+tf-apply: ## terraform apply of exactly the saved plans from tf-plan (needs AWS)
+	scripts/tf-apply.sh

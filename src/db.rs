@@ -38,20 +38,38 @@ impl From<sqlx::Error> for DbError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => DbError::Conflict,
+            // Lost or refused connections, an exhausted pool, a dying driver: the database is
+            // (for now) out of reach, which is a 503 for the client, never a 500.
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_) => DbError::Unavailable(e),
-            // SQLITE_BUSY after the busy timeout: contention, not a bug.
-            sqlx::Error::Database(d) if d.code().as_deref() == Some("5") => DbError::Unavailable(e),
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => DbError::Unavailable(e),
+            sqlx::Error::Database(d) if is_transient(d.code().as_deref()) => {
+                DbError::Unavailable(e)
+            }
             _ => DbError::Other(e),
         }
     }
 }
 
+/// SQLSTATE / SQLite codes that mean "try again": SQLite BUSY (5) after the busy timeout;
+/// PostgreSQL connection exceptions (08xxx), shutdown or start-up (57P01..57P03), too many
+/// connections (53300).
+fn is_transient(code: Option<&str>) -> bool {
+    matches!(code, Some(c) if c == "5" || c.starts_with("08") || c.starts_with("57P") || c == "53300")
+}
+
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    /// SQLite takes one writer at a time. Writers queue for the single `write` connection in
+    /// the pool (FIFO, bounded by the acquire timeout) instead of spinning in SQLite's busy
+    /// handler, which made create latency spiky; readers use `read` concurrently (WAL).
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -60,7 +78,17 @@ pub enum Db {
 macro_rules! with_pool {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
-            Db::Sqlite($pool) => $body,
+            Db::Sqlite { read: $pool, .. } => $body,
+            Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// The same for statements that write.
+macro_rules! with_writer {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            Db::Sqlite { write: $pool, .. } => $body,
             Db::Postgres($pool) => $body,
         }
     };
@@ -92,11 +120,15 @@ impl Db {
                     ))
                 })?;
             }
-            let pool = SqlitePoolOptions::new()
+            let read = SqlitePoolOptions::new()
                 .max_connections(args.db_max_connections)
                 .acquire_timeout(acquire)
+                .connect_lazy_with(opts.clone());
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(acquire)
                 .connect_lazy_with(opts);
-            Ok(Db::Sqlite(pool))
+            Ok(Db::Sqlite { read, write })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url).map_err(|e| {
                 ConfigError(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))
@@ -113,7 +145,7 @@ impl Db {
 
     pub fn backend(&self) -> &'static str {
         match self {
-            Db::Sqlite(_) => "sqlite",
+            Db::Sqlite { .. } => "sqlite",
             Db::Postgres(_) => "postgres",
         }
     }
@@ -124,7 +156,7 @@ impl Db {
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         match self {
             Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
-            Db::Sqlite(pool) => {
+            Db::Sqlite { write: pool, .. } => {
                 let mut attempt = 0;
                 loop {
                     match SQLITE_MIGRATIONS.run(pool).await {
@@ -144,7 +176,7 @@ impl Db {
     /// True when every embedded migration is applied (for /ht/).
     pub async fn migrations_applied(&self) -> Result<bool, DbError> {
         let (migrator, applied): (&Migrator, Vec<i64>) = with_pool!(self, pool => {
-            let m = if matches!(self, Db::Sqlite(_)) { &SQLITE_MIGRATIONS } else { &POSTGRES_MIGRATIONS };
+            let m = if matches!(self, Db::Sqlite { .. }) { &SQLITE_MIGRATIONS } else { &POSTGRES_MIGRATIONS };
             let rows = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
                 .fetch_all(pool)
                 .await?;
@@ -179,7 +211,7 @@ impl Db {
     /// Inserts a user; `Conflict` when the dni exists. The unique index decides, atomically.
     pub async fn create(&self, dni: &str, name: &str) -> Result<User, DbError> {
         const SQL: &str = "INSERT INTO users (dni, name) VALUES ($1, $2) ON CONFLICT (dni) DO NOTHING RETURNING id, dni, name";
-        let row = with_pool!(self, pool => sqlx::query_as::<_, User>(SQL)
+        let row = with_writer!(self, pool => sqlx::query_as::<_, User>(SQL)
             .bind(dni)
             .bind(name)
             .fetch_optional(pool)
@@ -191,7 +223,7 @@ impl Db {
     pub async fn update(&self, id: i64, dni: &str, name: &str) -> Result<Option<User>, DbError> {
         const SQL: &str =
             "UPDATE users SET dni = $1, name = $2 WHERE id = $3 RETURNING id, dni, name";
-        with_pool!(self, pool => sqlx::query_as::<_, User>(SQL)
+        with_writer!(self, pool => sqlx::query_as::<_, User>(SQL)
             .bind(dni)
             .bind(name)
             .bind(id)
@@ -202,7 +234,7 @@ impl Db {
 
     /// Deletes a user; false when there was none.
     pub async fn delete(&self, id: i64) -> Result<bool, DbError> {
-        let done = with_pool!(self, pool => sqlx::query("DELETE FROM users WHERE id = $1")
+        let done = with_writer!(self, pool => sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
             .execute(pool)
             .await?
@@ -210,12 +242,13 @@ impl Db {
         Ok(done > 0)
     }
 
-    /// (size, idle, max) of the pool, for /metrics.
+    /// (size, idle, max) of the (read) pool, for /metrics.
     pub fn pool_stats(&self) -> (u32, usize, u32) {
         with_pool!(self, pool => (pool.size(), pool.num_idle(), pool.options().get_max_connections()))
     }
 
     pub async fn close(&self) {
-        with_pool!(self, pool => pool.close().await)
+        with_writer!(self, pool => pool.close().await);
+        with_pool!(self, pool => pool.close().await);
     }
 }

@@ -6,8 +6,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::ServiceExt;
-use axum::serve::ListenerExt;
 use axum::extract::Request;
+use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tower::Layer;
 use tower::util::MapRequestLayer;

@@ -1,0 +1,14 @@
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = {
+      Project   = "shipshape"
+      ManagedBy = "terraform"
+      Stack     = "aws/bootstrap"
+    }
+  }
+}
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}

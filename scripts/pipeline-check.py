@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Cross-reference checks of the CI configs that no JSON schema can express.
+
+Usage: pipeline-check.py [--circleci FILE] [--github FILE] [--makefile FILE] [--root DIR]
+
+Fails (exit 1, one line per problem) when:
+  - a `run:` step is anything but `make <target>` or `scripts/<name>.sh` (one pipeline, several runners:
+    no logic in YAML), optionally behind `sudo -E env "PATH=$PATH"` for jobs that need root;
+  - a referenced make target is not in the Makefile, or its recipe's script is missing / not executable;
+  - a referenced scripts/<name>.sh is missing or not executable;
+  - an orb, image, machine image or action is not pinned to an exact version;
+  - a workflow references an undefined job, `requires` a job outside its workflow, or a defined job is
+    never used;
+  - a job using a deploy/apply context is not limited to the main branch, or tf-apply is not behind an
+    approval job.
+"""
+import argparse
+import os
+import re
+import sys
+
+from ruamel.yaml import YAML
+
+RUN_RE = re.compile(
+    r'^(?:sudo -E env "PATH=\$PATH" )?(?:make (?P<target>[a-z0-9${}. -]+)|(?P<script>scripts/[a-z0-9-]+\.sh)(?: .*)?)$'
+)
+ORB_RE = re.compile(r"^[a-z0-9-]+/[a-z0-9-]+@\d+\.\d+\.\d+$")
+IMAGE_RE = re.compile(r"^[a-z0-9./-]+(?::[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$")
+ACTION_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@(?:v\d+\.\d+\.\d+|[0-9a-f]{40})$")
+DEPLOY_BRANCH = "main"
+PRIVILEGED_CONTEXTS = ("shipshape-aws-deploy", "shipshape-aws-apply")
+
+
+class Checker:
+    def __init__(self, root, makefile):
+        self.root = root
+        self.errors = []
+        self.targets = self._make_targets(makefile)
+        self.referenced = set()
+
+    def err(self, where, msg):
+        self.errors.append(f"{where}: {msg}")
+
+    def _make_targets(self, makefile):
+        targets = {}
+        current = None
+        with open(makefile, encoding="utf-8") as fh:
+            for line in fh:
+                m = re.match(r"^([a-z0-9][a-z0-9-]*):(?!=)", line)
+                if m:
+                    current = m.group(1)
+                    targets[current] = []
+                elif line.startswith("\t") and current:
+                    targets[current].append(line.strip())
+                elif line.strip() == "":
+                    continue
+                else:
+                    current = None
+        return targets
+
+    def check_script(self, where, path):
+        full = os.path.join(self.root, path)
+        if not os.path.isfile(full):
+            self.err(where, f"{path} does not exist")
+        elif not os.access(full, os.X_OK):
+            self.err(where, f"{path} is not executable")
+        self.referenced.add(path)
+
+    def check_target(self, where, target):
+        if target not in self.targets:
+            self.err(where, f"make target '{target}' is not in the Makefile")
+            return
+        for line in self.targets[target]:
+            for script in re.findall(r"scripts/[A-Za-z0-9_-]+\.sh", line):
+                self.check_script(f"{where} (make {target})", script)
+
+    def check_run(self, where, command, matrix=None):
+        command = command.strip()
+        if "\n" in command:
+            self.err(where, "multi-line run step: put the logic in a script")
+            return
+        m = RUN_RE.match(command)
+        if not m:
+            self.err(where, f"run step is not `make <target>` or `scripts/<name>.sh`: {command!r}")
+            return
+        if m.group("script"):
+            self.check_script(where, m.group("script"))
+            return
+        targets = re.sub(r"\$\{\{ *matrix\.([a-z_]+) *\}\}", r"@matrix.\1", m.group("target"))
+        for target in targets.split():
+            expr = re.fullmatch(r"@matrix\.([a-z_]+)", target)
+            if expr:
+                values = (matrix or {}).get(expr.group(1))
+                if not values:
+                    self.err(where, f"{target} has no matrix values to check")
+                for value in values or []:
+                    self.check_target(where, str(value))
+            elif "$" in target:
+                self.err(where, f"unresolvable make target {target!r}")
+            else:
+                self.check_target(where, target)
+
+    # ------------------------------------------------------------------------------------ CircleCI
+    def circleci(self, path):
+        cfg = YAML(typ="safe").load(open(path, encoding="utf-8"))
+        for alias, orb in (cfg.get("orbs") or {}).items():
+            if not isinstance(orb, str) or not ORB_RE.match(orb):
+                self.err(f"{path}: orbs.{alias}", f"orb not pinned to an exact version: {orb!r}")
+
+        def images(where, node):
+            for i, img in enumerate(node.get("docker") or []):
+                if not IMAGE_RE.match(str(img.get("image", ""))) or str(img.get("image")).endswith(":latest"):
+                    self.err(f"{where}.docker[{i}]", f"image not pinned: {img.get('image')!r}")
+            machine = node.get("machine")
+            if isinstance(machine, dict):
+                image = str(machine.get("image", ""))
+                if not re.match(r"^[a-z0-9-]+:\d{4}\.\d{2}(\.\d+)?$", image):
+                    self.err(f"{where}.machine", f"machine image not pinned to a dated release: {image!r}")
+
+        for name, ex in (cfg.get("executors") or {}).items():
+            images(f"{path}: executors.{name}", ex)
+
+        def steps(where, step_list):
+            for i, step in enumerate(step_list or []):
+                if isinstance(step, dict) and "run" in step:
+                    run = step["run"]
+                    command = run if isinstance(run, str) else run.get("command", "")
+                    self.check_run(f"{where}.steps[{i}]", command)
+
+        for name, cmd in (cfg.get("commands") or {}).items():
+            steps(f"{path}: commands.{name}", cmd.get("steps"))
+        jobs = cfg.get("jobs") or {}
+        for name, job in jobs.items():
+            images(f"{path}: jobs.{name}", job)
+            steps(f"{path}: jobs.{name}", job.get("steps"))
+
+        used = set()
+        for wf_name, wf in (cfg.get("workflows") or {}).items():
+            if not isinstance(wf, dict) or "jobs" not in wf:
+                continue
+            entries = {}
+            for entry in wf["jobs"]:
+                if isinstance(entry, str):
+                    entries[entry] = {}
+                else:
+                    (job_name, params), = entry.items()
+                    entries[(params or {}).get("name", job_name)] = dict(params or {}, _job=job_name)
+            for name, params in entries.items():
+                where = f"{path}: workflows.{wf_name}.{name}"
+                job = params.get("_job", name)
+                if params.get("type") == "approval":
+                    pass
+                elif job not in jobs and "/" not in job:
+                    self.err(where, f"job '{job}' is not defined")
+                used.add(job)
+                for req in params.get("requires") or []:
+                    if req not in entries:
+                        self.err(where, f"requires '{req}', which is not in this workflow")
+                contexts = params.get("context") or []
+                contexts = [contexts] if isinstance(contexts, str) else contexts
+                only = ((params.get("filters") or {}).get("branches") or {}).get("only")
+                only = [only] if isinstance(only, str) else (only or [])
+                if any(c in PRIVILEGED_CONTEXTS for c in contexts) and only != [DEPLOY_BRANCH]:
+                    self.err(where, f"uses {contexts} but is not limited to branch {DEPLOY_BRANCH}")
+            if "tf-apply" in entries:
+                if not self._behind_approval(entries, "tf-apply"):
+                    self.err(f"{path}: workflows.{wf_name}.tf-apply", "not behind a `type: approval` job")
+        for name in jobs:
+            if name not in used:
+                self.err(f"{path}: jobs.{name}", "defined but used by no workflow")
+
+    @staticmethod
+    def _behind_approval(entries, name, seen=None):
+        seen = seen or set()
+        for req in entries.get(name, {}).get("requires") or []:
+            if req in seen:
+                continue
+            seen.add(req)
+            if entries.get(req, {}).get("type") == "approval":
+                return True
+            if Checker._behind_approval(entries, req, seen):
+                return True
+        return False
+
+    # -------------------------------------------------------------------------------------- GitHub
+    def github(self, path):
+        wf = YAML(typ="safe").load(open(path, encoding="utf-8"))
+        for name, job in (wf.get("jobs") or {}).items():
+            matrix = ((job.get("strategy") or {}).get("matrix")) or {}
+            container = job.get("container")
+            if container:
+                image = container if isinstance(container, str) else container.get("image", "")
+                if not IMAGE_RE.match(image) or image.endswith(":latest"):
+                    self.err(f"{path}: jobs.{name}.container", f"image not pinned: {image!r}")
+            for svc, spec in (job.get("services") or {}).items():
+                if not IMAGE_RE.match(spec.get("image", "")):
+                    self.err(f"{path}: jobs.{name}.services.{svc}", f"image not pinned: {spec.get('image')!r}")
+            for i, step in enumerate(job.get("steps") or []):
+                where = f"{path}: jobs.{name}.steps[{i}]"
+                if "uses" in step and not ACTION_RE.match(step["uses"]):
+                    self.err(where, f"action not pinned to vX.Y.Z or a commit: {step['uses']!r}")
+                if "run" in step:
+                    self.check_run(where, step["run"], matrix)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--root", default=".")
+    ap.add_argument("--circleci", default=".circleci/config.yml")
+    ap.add_argument("--github", default=".github/workflows/ci.yml")
+    ap.add_argument("--makefile", default="Makefile")
+    args = ap.parse_args()
+    checker = Checker(args.root, args.makefile)
+    checker.circleci(args.circleci)
+    checker.github(args.github)
+    for e in checker.errors:
+        print(f"pipeline-check: {e}", file=sys.stderr)
+    if checker.errors:
+        print(f"pipeline-check: {len(checker.errors)} problem(s)", file=sys.stderr)
+        return 1
+    scripts = sorted(checker.referenced)
+    print(f"pipeline-check: references ok: {len(scripts)} scripts behind the CI steps: {' '.join(scripts)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
