@@ -454,174 +454,114 @@ async fn body_size_limit(b: Backend) {
 }
 
 async fn update_patch_delete(b: Backend) {
+    use reqwest::Method;
     let s = Server::start(&b).await;
     let (_, bob) = post(&s, r#"{"name":"Bob","dni":"22222222"}"#).await;
     let (_, carol) = post(&s, r#"{"name":"Carol","dni":"33333333"}"#).await;
     let id = bob["id"].as_i64().unwrap();
     let url = s.url(&format!("/api/users/{id}/"));
-    let send = |m: reqwest::Method, body: &str, ct: &str| {
-        http()
-            .request(m, &url)
-            .header(CONTENT_TYPE, ct.to_owned())
-            .body(body.to_owned())
-            .send()
-    };
-    let (status, got) = json(
-        send(
-            reqwest::Method::PUT,
+    let taken = format!(
+        r#"{{"name":"X","dni":"{}"}}"#,
+        carol["dni"].as_str().unwrap()
+    );
+    let too_long = format!(r#"{{"name":"{}"}}"#, "n".repeat(31));
+    let exists = || json!({"dni": ["user with this dni already exists."]});
+    // Applied in order: each row sees the state the rows before it left.
+    let cases: Vec<(Method, &str, &str, u16, Value)> = vec![
+        (
+            Method::PUT,
             r#"{"name":" Bob2 ","dni":"22222223","id":5}"#,
             "application/json",
-        )
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, got),
-        (200, json!({"id": id, "dni": "22222223", "name": "Bob2"}))
-    );
-    let (status, got) = json(
-        send(
-            reqwest::Method::PUT,
+            200,
+            json!({"id": id, "dni": "22222223", "name": "Bob2"}),
+        ),
+        (
+            Method::PUT,
             r#"{"name":"Bob3"}"#,
             "application/json",
-        )
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, got),
-        (400, json!({"dni": ["This field is required."]}))
-    );
-    let (status, _) = json(
-        send(
-            reqwest::Method::PUT,
+            400,
+            json!({"dni": ["This field is required."]}),
+        ),
+        (
+            Method::PUT,
             r#"{"name":"Bob3","dni":"22222223"}"#,
             "application/json",
-        )
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "PUT keeping its own dni");
-    let (status, got) = json(
-        send(
-            reqwest::Method::PATCH,
+            200,
+            json!({"id": id, "dni": "22222223", "name": "Bob3"}),
+        ),
+        (
+            Method::PATCH,
             r#"{"name":"Bob4"}"#,
             "application/json",
-        )
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, got),
-        (200, json!({"id": id, "dni": "22222223", "name": "Bob4"}))
-    );
-    for m in [reqwest::Method::PATCH, reqwest::Method::PUT] {
-        let (status, got) = json(
-            send(
-                m,
-                &format!(
-                    r#"{{"name":"X","dni":"{}"}}"#,
-                    carol["dni"].as_str().unwrap()
-                ),
-                "application/json",
-            )
-            .await
-            .unwrap(),
-        )
-        .await;
-        assert_eq!(
-            (status, got),
-            (400, json!({"dni": ["user with this dni already exists."]}))
-        );
-    }
-    let (status, got) = json(
-        send(
-            reqwest::Method::PATCH,
-            &format!(r#"{{"name":"{}"}}"#, "n".repeat(31)),
+            200,
+            json!({"id": id, "dni": "22222223", "name": "Bob4"}),
+        ),
+        (
+            Method::PATCH,
+            "name=Bob5",
+            "application/x-www-form-urlencoded",
+            200,
+            json!({"id": id, "dni": "22222223", "name": "Bob5"}),
+        ),
+        (Method::PATCH, &taken, "application/json", 400, exists()),
+        (Method::PUT, &taken, "application/json", 400, exists()),
+        (
+            Method::PATCH,
+            &too_long,
             "application/json",
-        )
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, got),
-        (
             400,
-            json!({"name": ["Ensure this field has no more than 30 characters."]})
-        )
-    );
-    let (status, got) = json(
-        send(reqwest::Method::PUT, "[]", "application/json")
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, got),
+            json!({"name": ["Ensure this field has no more than 30 characters."]}),
+        ),
         (
+            Method::PUT,
+            "[]",
+            "application/json",
             400,
-            json!({"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]})
-        )
-    );
-    let (status, got) = json(
-        send(reqwest::Method::PATCH, r#""x""#, "application/json")
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, got),
+            json!({"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}),
+        ),
         (
+            Method::PATCH,
+            r#""x""#,
+            "application/json",
             400,
-            json!({"non_field_errors": ["Invalid data. Expected a dictionary, but got str."]})
-        )
-    );
-    let (status, got) = json(
-        send(reqwest::Method::PATCH, "null", "application/json")
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, got),
-        (400, json!({"non_field_errors": ["No data provided"]}))
-    );
-    let (status, got) = json(
-        send(reqwest::Method::PUT, "{}", "text/plain")
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, got),
+            json!({"non_field_errors": ["Invalid data. Expected a dictionary, but got str."]}),
+        ),
         (
+            Method::PATCH,
+            "null",
+            "application/json",
+            400,
+            json!({"non_field_errors": ["No data provided"]}),
+        ),
+        (
+            Method::PUT,
+            "{}",
+            "text/plain",
             415,
-            json!({"detail": "Unsupported media type \"text/plain\" in request."})
-        )
-    );
+            json!({"detail": "Unsupported media type \"text/plain\" in request."}),
+        ),
+    ];
+    for (method, body, content_type, want_status, want) in cases {
+        let res = http()
+            .request(method.clone(), &url)
+            .header(CONTENT_TYPE, content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(json(res).await, (want_status, want), "{method} {body}");
+    }
     for path in ["/api/users/999999/", "/api/users/abc/"] {
-        for m in [
-            reqwest::Method::PUT,
-            reqwest::Method::PATCH,
-            reqwest::Method::DELETE,
-        ] {
-            let (status, got) = json(
-                http()
-                    .request(m.clone(), s.url(path))
-                    .header(CONTENT_TYPE, "application/json")
-                    .body("{}")
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await;
+        for m in [Method::PUT, Method::PATCH, Method::DELETE] {
+            let res = http()
+                .request(m.clone(), s.url(path))
+                .header(CONTENT_TYPE, "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
             assert_eq!(
-                (status, got),
+                json(res).await,
                 (404, json!({"detail": "Not found."})),
                 "{m} {path}"
             );
