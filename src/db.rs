@@ -175,13 +175,13 @@ impl Db {
 
     /// True when every embedded migration is applied (for /ht/).
     pub async fn migrations_applied(&self) -> Result<bool, DbError> {
-        let (migrator, applied): (&Migrator, Vec<i64>) = with_pool!(self, pool => {
-            let m = if matches!(self, Db::Sqlite { .. }) { &SQLITE_MIGRATIONS } else { &POSTGRES_MIGRATIONS };
-            let rows = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-                .fetch_all(pool)
-                .await?;
-            (m, rows)
-        });
+        let applied: Vec<i64> = with_pool!(self, pool => sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await?);
+        let migrator = match self {
+            Db::Sqlite { .. } => &SQLITE_MIGRATIONS,
+            Db::Postgres(_) => &POSTGRES_MIGRATIONS,
+        };
         Ok(migrator.iter().all(|m| applied.contains(&m.version)))
     }
 
