@@ -224,6 +224,24 @@ impl Server {
     }
 }
 
+/// Stops the server the way production does (SIGTERM, then a clean exit), so that coverage
+/// builds write their profiles; SIGKILL (kill_on_drop) stays the fallback.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let Some(pid) = self.child.id() else { return };
+        if send_signal(pid as i32, SIGTERM) != 0 {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 fn send_signal(pid: i32, sig: i32) -> i32 {
     // std has no kill(2) for arbitrary signals; the kill command does.
     let status = std::process::Command::new("kill")
