@@ -96,9 +96,8 @@ async fn graceful_shutdown_finishes_in_flight_requests(b: Backend) {
     )
     .await;
     // A fresh connection per request: the drain must keep accepting new ones.
-    let client = reqwest::Client::builder()
+    let client = common::client_builder()
         .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
     let (mut conn, rest) = half_sent_post(&s, r#"{"dni":"inflight","name":"In Flight"}"#).await;

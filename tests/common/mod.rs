@@ -254,12 +254,14 @@ fn send_signal(pid: i32, sig: i32) -> i32 {
 
 pub const SIGTERM: i32 = 15;
 
-pub fn http() -> reqwest::Client {
+/// A client builder with the TLS provider installed (reqwest is built without a default one).
+pub fn client_builder() -> reqwest::ClientBuilder {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
+    reqwest::Client::builder().timeout(Duration::from_secs(30))
+}
+
+pub fn http() -> reqwest::Client {
+    client_builder().build().unwrap()
 }
 
 /// Status and parsed JSON body (Null when the body is empty).
