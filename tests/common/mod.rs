@@ -133,6 +133,8 @@ impl Server {
         cmd.arg("serve")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
+            // Coverage runs name the profile file; the server must write there too.
+            .envs(std::env::var("LLVM_PROFILE_FILE").map(|v| ("LLVM_PROFILE_FILE", v)))
             .env("BIND_ADDRESS", "127.0.0.1")
             .env("PORT", "0")
             .env("LOG_FORMAT", "json")
