@@ -10,9 +10,9 @@ cd "$(dirname "$0")/.."
 source scripts/delivery/lib.sh
 
 # The floor the suite must keep; raise it when coverage grows, never lower it to pass a change.
-# Measured 34.5% of lines: most integration tests stop their server with SIGKILL (kill_on_drop), so
-# those processes never write their profile; a SIGTERM-and-wait stop in the test harness would count them.
-COVERAGE_MIN_LINES="${COVERAGE_MIN_LINES:-30}"
+# Measured 92.4% of lines (2026-12-01, SQLite and PostgreSQL halves; the server processes the
+# integration tests start are counted: the harness stops them with SIGTERM and passes LLVM_PROFILE_FILE).
+COVERAGE_MIN_LINES="${COVERAGE_MIN_LINES:-85}"
 OUT=out/coverage
 
 step "python tools (cargo-llvm-cov, cargo-nextest)" use_venv
