@@ -190,3 +190,42 @@ def tf_stack() -> Callable[[str], Stack]:
         return _CACHE[key]
 
     return get
+
+
+# ---- planned values: terraform test through scripts/lib/tfrun.py --------------------------------
+
+import sys  # noqa: E402
+import shutil  # noqa: E402
+
+sys.path.insert(0, str(REPO_ROOT / "scripts" / "lib"))
+from tfrun import Terraform, TestResult  # noqa: E402
+
+# What a mutated copy needs: the stacks and modules, and the files they read from outside infra/.
+_COPIED = ("infra", "deploy")
+
+
+@pytest.fixture(scope="session")
+def terraform() -> Iterator[Terraform]:
+    """One Terraform environment for the session: registry providers, or the offline accelerator's
+    when TF_OFFLINE_DIR is set. `terraform.test("infra/aws/vm", filter=..., variables=...)`."""
+    with Terraform() as tf:
+        yield tf
+
+
+def mutate(tmp_path: Path, edits: dict[str, list[tuple[str, str]]]) -> Path:
+    """A copy of the repository's infra/ and deploy/ under tmp_path with textual edits applied:
+    {"infra/aws/vm/network.tf": [(old, new), ...]}. Each `old` must occur exactly once, so a mutation
+    that no longer applies fails loudly instead of silently testing nothing. Returns the copy's root;
+    run `terraform.test(root / "infra/aws/vm")` on it."""
+    root = tmp_path / "repo"
+    for top in _COPIED:
+        shutil.copytree(REPO_ROOT / top, root / top, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))
+    for rel, pairs in edits.items():
+        f = root / rel
+        text = f.read_text()
+        for old, new in pairs:
+            n = text.count(old)
+            assert n == 1, f"mutation of {rel}: {old!r} occurs {n} times (want exactly 1)"
+            text = text.replace(old, new)
+        f.write_text(text)
+    return root
