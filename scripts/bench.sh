@@ -28,22 +28,14 @@ USE_PG=${BENCH_POSTGRES:-1}
 OUT=${BENCH_OUT:-out/bench}
 SCENARIOS=" ${BENCH_SCENARIOS:-hello list create} "
 
-CURRENT_STEP=setup
-step() { # step NAME CMD...: runs CMD, printing the step's name and duration
-  local name=$1 t0=$SECONDS
-  shift
-  CURRENT_STEP=$name
-  echo "==> $name"
-  "$@"
-  echo "<== $name ($((SECONDS - t0)) s)"
-}
+# shellcheck source=scripts/lib/step.sh
+source scripts/lib/step.sh
 
 WORK=$(mktemp -d /tmp/shipshape-bench.XXXXXX)
 PIDS=()
 PG_DB=""
 cleanup() {
-  local rc=$? p
-  [ "$rc" -eq 0 ] || echo "bench: FAILED in step: $CURRENT_STEP (exit $rc)" >&2
+  local p
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   if [ -n "$PG_DB" ]; then
@@ -51,7 +43,7 @@ cleanup() {
   fi
   rm -rf "$WORK"
 }
-trap cleanup EXIT
+on_exit cleanup
 
 # Only loopback targets: this is a load generator.
 is_loopback() { [[ $1 =~ ^http://(127\.[0-9]+\.[0-9]+\.[0-9]+|localhost|\[::1\])(:[0-9]+)?/?$ ]]; }
