@@ -28,7 +28,7 @@ RUN arch="${TARGETARCH:-$(dpkg --print-architecture)}" \
          && rm -rf /var/lib/apt/lists/* ; \
        fi \
     && useradd --uid 10001 --user-group --create-home --shell /usr/sbin/nologin builder \
-    && install -d -o builder -g builder /src /out /out/data
+    && install -d -o builder -g builder /src /out /out/data /home/builder/.cargo
 
 # Everything below compiles as an unprivileged user, with a Cargo home of its own.
 USER builder

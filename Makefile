@@ -4,6 +4,11 @@ SHELL := /bin/bash
 
 .PHONY: help lint test pg-start coverage chart-check tf-check image-test vm-boot-test pipeline-check bench
 
+# Targets that need a whole machine with root: a container engine (podman, Docker with BuildKit) or
+# systemd-nspawn. CI runs them on machine executors / the runner VM, never inside a container;
+# `make pipeline-check` enforces it.
+MACHINE_TARGETS := image-test vm-boot-test image publish
+
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
@@ -22,13 +27,14 @@ chart-check: ## Lint, render, schema-validate and policy-scan the Helm chart
 tf-check: ## fmt, offline validate, tests and checkov for every Terraform stack
 	scripts/tf-check.sh
 
-image-test: ## Build the Dockerfile daemonless with podman and run it as users will
-	scripts/image-test.sh
+image-test: ## Provision, then build the Dockerfile and run the image as users will (tests/e2e/image; E2E_ARGS="-k NAME")
+	scripts/provision.sh image-test
+	scripts/e2e.sh image
 
 vm-boot-test: ## Boot the VM's cloud-init and systemd unit in systemd-nspawn
 	scripts/vm-boot-test.sh
 
-pipeline-check: ## Validate the CircleCI and GitHub Actions configs offline
+pipeline-check: ## Validate the CI configs, Renovate and pre-commit configs offline, with mutation self-tests
 	scripts/pipeline-check.sh
 
 bench: ## Loopback load test against shipshape (and the baselines); prints numbers

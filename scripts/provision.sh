@@ -181,6 +181,10 @@ build_builder_standin() { # TAG KEY TOOLCHAIN SYSROOT
   for p in cargo rustc rustdoc; do ln -f "$mnt/usr/local/cargo/bin/rustup" "$mnt/usr/local/cargo/bin/$p"; done
   printf 'version = "12"\ndefault_toolchain = "%s"\nprofile = "minimal"\nauto_self_update = "disable"\n' "$tc" \
     >"$mnt/usr/local/rustup/settings.toml"
+  mkdir -p "$mnt/usr/local/rustup/update-hashes"
+  : >"$mnt/usr/local/rustup/update-hashes/$tc"
+  # As the official image does (chmod -R a+w): any build user may run rustup and cargo.
+  chmod -R a+w "$mnt/usr/local/rustup" "$mnt/usr/local/cargo"
   buildah umount "$BUILDAH_CTR" >/dev/null
   buildah config \
     --env RUSTUP_HOME=/usr/local/rustup --env CARGO_HOME=/usr/local/cargo \
