@@ -62,9 +62,9 @@ git_short_sha() {
   echo "${sha:0:12}"
 }
 
-crate_version() {
-  sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1
-}
+# crate_version, release_version: scripts/lib/version.sh.
+# shellcheck source=scripts/lib/version.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/version.sh"
 
 # tf_init DIR: init a stack against the bootstrap's state bucket (key and use_lockfile are in the
 # stack's own backend.tf; bucket, region and KMS key come from the environment, never from Git).

@@ -46,7 +46,7 @@ def test_env_example_documents_every_variable():
     assert used <= documented, f"not in .env.example: {sorted(used - documented)}"
 
 
-def test_postgres_serves_tls_and_app_verifies_it(compose):
+def rule_tls_verify_full(compose):
     svc = compose["services"]
     pg, app = svc["postgres"], svc["shipshape"]
     command = " ".join(pg.get("command") or [])
@@ -61,19 +61,19 @@ def test_postgres_serves_tls_and_app_verifies_it(compose):
     assert tls and pg["depends_on"]["postgres-tls"]["condition"] == "service_completed_successfully"
 
 
-def test_database_healthcheck_is_not_fooled_by_the_init_server(compose):
+def rule_healthcheck_over_tcp(compose):
     test = compose["services"]["postgres"]["healthcheck"]["test"]
     # The image's first-start init server listens on the Unix socket only: a TCP check waits for the real one.
     assert "pg_isready" in test and "127.0.0.1" in test and "-h" in test, test
 
 
-def test_app_waits_for_healthy_database_and_is_checked(compose):
+def rule_app_waits_and_is_checked(compose):
     app = compose["services"]["shipshape"]
     assert app["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert app["healthcheck"]["test"] == ["CMD", "/usr/local/bin/shipshape", "healthcheck"]
 
 
-def test_stop_grace_period_covers_drain_and_grace(compose):
+def rule_stop_grace_covers_drain(compose):
     app = compose["services"]["shipshape"]
     env = app["environment"]
     drain, grace = int(env["SHUTDOWN_DRAIN_SECS"]), int(env["SHUTDOWN_GRACE_SECS"])
@@ -81,7 +81,7 @@ def test_stop_grace_period_covers_drain_and_grace(compose):
     assert stop >= drain + grace + MARGIN_SECS, f"stop_grace_period {stop} s < drain {drain} + grace {grace} + {MARGIN_SECS}"
 
 
-def test_hardened_pinned_and_local_only(compose):
+def rule_hardened_pinned_local(compose):
     svc = compose["services"]
     app = svc["shipshape"]
     assert app.get("read_only") is True and app.get("cap_drop") == ["ALL"]
@@ -91,3 +91,38 @@ def test_hardened_pinned_and_local_only(compose):
     assert re.search(r":\d+\.\d+[^@]*@sha256:[0-9a-f]{64}$", svc["postgres"]["image"]), svc["postgres"]["image"]
     vols = [v for v in svc["postgres"].get("volumes", []) if v.get("type") == "volume"]
     assert vols and vols[0]["source"] in compose.get("volumes", {}), "postgres data is not on a named volume"
+
+
+RULES = [rule_tls_verify_full, rule_healthcheck_over_tcp, rule_app_waits_and_is_checked,
+         rule_stop_grace_covers_drain, rule_hardened_pinned_local]
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.__name__[5:])
+def test_rule(rule, compose):
+    rule(compose)
+
+
+# Each rule, shown a compose.yaml with the mistake it exists for, must fail.
+MISTAKES = [
+    ("/shipshape?sslmode=verify-full", "/shipshape?sslmode=require", rule_tls_verify_full),
+    ('"-c", "ssl=on", ', "", rule_tls_verify_full),
+    ('"pg_isready", "-h", "127.0.0.1", ', '"pg_isready", ', rule_healthcheck_over_tcp),
+    ("stop_grace_period: 30s", "stop_grace_period: 25s", rule_stop_grace_covers_drain),
+    ("condition: service_healthy", "condition: service_started", rule_app_waits_and_is_checked),
+    ('"127.0.0.1:${SHIPSHAPE_PORT:-8000}:8000"', '"${SHIPSHAPE_PORT:-8000}:8000"', rule_hardened_pinned_local),
+    ("@sha256:f3bd19c606e442c3d7bdfa8002e03fe260a1023351e0ea4598032022b68dd6e3\n    command", "\n    command", rule_hardened_pinned_local),
+]
+
+
+@pytest.mark.parametrize("old,new,rule", MISTAKES, ids=[f"{r.__name__[5:]}-{i}" for i, (_, _, r) in enumerate(MISTAKES)])
+def test_rule_catches_the_mistake(old, new, rule, tmp_path):
+    text = (ROOT / "compose.yaml").read_text()
+    assert old in text, f"mutation no longer applies: {old!r}"
+    (tmp_path / "compose.yaml").write_text(text.replace(old, new, 1))
+    (tmp_path / "deploy" / "compose").mkdir(parents=True)
+    (tmp_path / "deploy" / "compose" / "pg-tls.sh").write_text("")
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}
+    mutant = json.loads(run(["docker-compose", "-f", tmp_path / "compose.yaml", "--env-file", ROOT / ".env.example",
+                             "config", "--format", "json"], env=base, cwd=tmp_path).stdout)
+    with pytest.raises(AssertionError):
+        rule(mutant)
