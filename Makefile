@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help lint test pg-start coverage chart-check tf-check image-test vm-boot-test pipeline-check bench
+.PHONY: help lint test pg-start coverage chart-check tf-check image-test vm-boot-test pipeline-check clean-clone-check bench
 
 # Targets that need a whole machine with root: a container engine (podman, Docker with BuildKit) or
 # systemd-nspawn. CI runs them on machine executors / the runner VM, never inside a container;
@@ -33,6 +33,9 @@ image-test: ## Provision, then build the Dockerfile and run the image as users w
 
 vm-boot-test: ## Boot the VM's cloud-init and systemd unit in systemd-nspawn
 	scripts/vm-boot-test.sh
+
+clean-clone-check: ## Every .ci/run step from a fresh clone with nothing beside it: passes or names what is missing
+	scripts/e2e.sh clone
 
 pipeline-check: ## Validate the CI configs, Renovate and pre-commit configs offline, with mutation self-tests
 	scripts/pipeline-check.sh

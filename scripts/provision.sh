@@ -29,12 +29,17 @@ die() {
   echo "provision: $*" >&2
   exit 1
 }
+# lacks WHAT: this habitat cannot run the check (exit 4, one line; scripts/e2e.sh uses the same code).
+lacks() {
+  echo "provision: habitat lacks $*" >&2
+  exit 4
+}
 
 engine() { "$CONTAINER_ENGINE" "$@"; }
 
 # --- packages and tools ---------------------------------------------------------------------------
 image_test_packages() {
-  [ "$(id -u)" -eq 0 ] || die "run as root (CI: sudo -E env \"PATH=\$PATH\" make image-test)"
+  [ "$(id -u)" -eq 0 ] || lacks "root (CI: sudo -E env \"PATH=\$PATH\" make image-test)"
   # nsenter (util-linux) and curl probe inside a container's network namespace; psql reads rows back;
   # file names the binary's type in the report.
   local pkgs=(curl util-linux iproute2 ca-certificates postgresql-client file python3 python3-venv)
@@ -42,7 +47,7 @@ image_test_packages() {
   [ "$BASE_IMAGES" = standin ] && pkgs+=(mmdebstrap debian-archive-keyring dpkg)
   need_apt "${pkgs[@]}"
   if [ "$CONTAINER_ENGINE" = docker ]; then
-    docker info >/dev/null 2>&1 || die "no Docker engine answers (docker info failed)"
+    docker info >/dev/null 2>&1 || lacks "a Docker engine (docker info failed)"
     docker version --format 'docker engine {{.Server.Version}}, BuildKit builds'
   fi
 }
@@ -101,7 +106,7 @@ pull_bases() {
   local ref name
   while read -r ref; do
     name="${ref%@*}"
-    engine pull --quiet "$ref" >/dev/null || die "cannot pull $ref (no registry here? BASE_IMAGES=standin builds stand-ins)"
+    engine pull --quiet "$ref" >/dev/null || lacks "a registry to pull $ref from (BASE_IMAGES=standin builds stand-ins)"
     engine tag "$ref" "$name"
     echo "$name <- ${ref#*@}"
   done < <(pinned_images)
@@ -142,7 +147,7 @@ build_runtime_standin() { # TAG KEY
   local tarball="$CACHE/runtime-rootfs-$2.tar" mirror
   if [ ! -s "$tarball" ]; then
     mapfile -t mirror < <(debian_archive bookworm)
-    [ ${#mirror[@]} -gt 0 ] || exit 1
+    [ ${#mirror[@]} -gt 0 ] || lacks "a Debian archive for the stand-ins (set DEBIAN_ARCHIVE)"
     # extract: download and unpack without maintainer scripts; only the wanted packages' files are kept.
     mmdebstrap --quiet --variant=extract --include="${RUNTIME_PKGS// /,}" --format=directory \
       --skip=cleanup/apt/cache bookworm "$WORK/dl" "${mirror[@]}"
@@ -166,7 +171,7 @@ build_builder_standin() { # TAG KEY TOOLCHAIN SYSROOT
   local tarball="$CACHE/builder-rootfs-$2.tar" tc="$3-x86_64-unknown-linux-gnu" mnt mirror p
   if [ ! -s "$tarball" ]; then
     mapfile -t mirror < <(debian_archive bookworm)
-    [ ${#mirror[@]} -gt 0 ] || exit 1
+    [ ${#mirror[@]} -gt 0 ] || lacks "a Debian archive for the stand-ins (set DEBIAN_ARCHIVE)"
     mmdebstrap --quiet --variant=minbase --include="$BUILDER_PKGS" --format=tar bookworm "$tarball.tmp" "${mirror[@]}"
     mv "$tarball.tmp" "$tarball"
     find "$CACHE" -maxdepth 1 -name 'builder-rootfs-*.tar' ! -name "${tarball##*/}" -delete
@@ -199,7 +204,7 @@ standin_bases() {
   local channel sysroot name key
   channel="$(sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.toml)"
   sysroot="$(rustc "+$channel" --print sysroot 2>/dev/null)" ||
-    die "the stand-in builder needs this machine's Rust $channel toolchain (rust-toolchain.toml)"
+    lacks "the Rust $channel toolchain (rust-toolchain.toml) the stand-in builder copies"
   mkdir -p "$CACHE"
   while read -r name; do
     name="${name%@*}"
