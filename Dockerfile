@@ -30,8 +30,9 @@ RUN arch="${TARGETARCH:-$(dpkg --print-architecture)}" \
     && useradd --uid 10001 --user-group --create-home --shell /usr/sbin/nologin builder \
     && install -d -o builder -g builder /src /out /out/data /home/builder/.cargo
 
-# Everything below compiles as an unprivileged user, with a Cargo home of its own.
-USER builder
+# Everything below compiles as the unprivileged `builder` user (numeric, as the runtime user), with a
+# Cargo home of its own.
+USER 10001:10001
 ENV CARGO_HOME=/home/builder/.cargo
 ENV PATH=/home/builder/.cargo/bin:$PATH
 WORKDIR /src
