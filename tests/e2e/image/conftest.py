@@ -3,12 +3,10 @@ factory with finalizers, a DNS server on loopback. Habitat parameters come from 
 through scripts/e2e.sh; provisioning (scripts/provision.sh image-test) prepared the engine and bases."""
 from __future__ import annotations
 
-import json
 import os
 import random
 import socket
 import struct
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -19,6 +17,7 @@ import pytest
 from engine import Engine, out_dir
 from habitat import ROOT, require, run
 from imagelib import TAG, Containers, pinned_images
+
 
 @dataclass
 class Habitat:

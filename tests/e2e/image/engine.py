@@ -46,15 +46,25 @@ class Engine:
             os.makedirs(tmp, exist_ok=True)
             env = dict(os.environ, TMPDIR=tmp)
         else:
-            # BuildKit takes SOURCE_DATE_EPOCH as a build argument for the image's times.
-            cmd = ["docker", "buildx", "build", "--load", "--pull=false", *args, "--tag", tag,
+            # BuildKit as the pipeline uses it (scripts/image.sh): a docker-container builder, the base
+            # images by their pinned digests, file times rewritten to SOURCE_DATE_EPOCH; then loaded.
+            if self("buildx", "inspect", "shipshape-e2e", check=False).returncode != 0:
+                self("buildx", "create", "--name", "shipshape-e2e", "--driver", "docker-container")
+            for line in (ROOT / "tools" / "base-images.lock").read_text().splitlines():
+                if line.strip() and not line.startswith("#"):
+                    args += ["--build-context", f"{line.split('@')[0]}=docker-image://{line.strip()}"]
+            archive = os.path.join(os.path.dirname(log_path), "build.tar")
+            cmd = ["docker", "buildx", "build", "--builder", "shipshape-e2e", *args,
+                   "--output", f"type=docker,name={tag},dest={archive},rewrite-timestamp=true",
                    "--file", "Dockerfile", "."]
-            env = dict(os.environ, DOCKER_BUILDKIT="1")
+            env = dict(os.environ)
         with open(log_path, "w") as log:
             proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=3600)
         if proc.returncode != 0:
             tail = "".join(open(log_path).readlines()[-60:])
             raise CommandFailed(f"image build failed (full log: {log_path}):\n{tail}")
+        if self.name == "docker":
+            self("load", "-i", archive)
 
     def inspect(self, obj: str, kind: str = "image") -> dict:
         return json.loads(self(kind, "inspect", obj).stdout)[0]

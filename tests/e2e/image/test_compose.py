@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from habitat import ROOT, run
+from habitat import ROOT, require, run
 
 MARGIN_SECS = 5
 
@@ -20,6 +20,11 @@ def config(env_file=None, **env):
     base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}
     out = run([*cmd, "config", "--format", "json"], env=dict(base, **env)).stdout
     return json.loads(out)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compose_tool():
+    require("image-test", tools=["docker-compose"])
 
 
 @pytest.fixture(scope="module")

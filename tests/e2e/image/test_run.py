@@ -113,7 +113,7 @@ def test_names_resolve_in_the_static_image(containers, image, dns_server):
     port = free_port()
     ctr = containers.run("dns", image.tag, "--network", "host", "-e", "BIND_ADDRESS=127.0.0.1",
                          "-e", f"PORT={port}", "-e", "DATABASE_URL=sqlite:///data/dns.db",
-                         "--tmpfs", "/data:uid=65532,gid=65532",
+                         "-v", f"{containers.volume('dns')}:/data",
                          "--add-host", "files-name.invalid:127.0.0.1",
                          "-v", f"{dns_server.resolv_conf}:/etc/resolv.conf:ro", port=port)
     ctr.wait_ready()
