@@ -62,7 +62,8 @@ check_binaries() {
     bx --platform "$platform" --output "type=local,dest=$WORK/$arch"
     file "$WORK/$arch/usr/local/bin/shipshape" | tee -a out/image-report/file.txt
     case "$arch" in amd64) want="x86-64" ;; arm64) want="ARM aarch64" ;; *) die "no file check for $arch" ;; esac
-    grep -q "$want.*statically linked" <(file -b "$WORK/$arch/usr/local/bin/shipshape") ||
+    # A static glibc binary is a static PIE: `file` says "static-pie linked".
+    grep -qE "$want.*(statically|static-pie) linked" <(file -b "$WORK/$arch/usr/local/bin/shipshape") ||
       die "$platform binary is not a static $want executable"
   done
 }
