@@ -3,12 +3,14 @@
 - JUnit XML to out/junit/e2e-<suite>.xml unless --junitxml is given (CircleCI store_test_results).
 - A test's failure report carries the diagnostics its fixtures attached (``diagnose``).
 - ``habitat.require`` in each suite's session fixture: a missing tool is one line, exit 4.
+- ``measure(name, text)``: a number worth reading (sizes, times, RSS) goes to the JUnit properties and
+  to a "measured" section at the end of the run, passed tests included.
 """
 from __future__ import annotations
 
 import pytest
 
-from habitat import OUT
+from habitat import MEASURED, OUT
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -22,6 +24,22 @@ def pytest_configure(config):
                 suite = "e2e-" + parts[parts.index("e2e") + 1].split(".py")[0]
         (OUT / "junit").mkdir(parents=True, exist_ok=True)
         config.option.xmlpath = str(OUT / "junit" / f"{suite}.xml")
+
+
+@pytest.fixture
+def measure(record_property):
+    def record(name: str, text: str) -> None:
+        MEASURED.append(f"{name}: {text}")
+        record_property(name, text)
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if MEASURED:
+        terminalreporter.section("measured")
+        for line in MEASURED:
+            terminalreporter.write_line(line)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -16,6 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "out"
 HABITAT_EXIT = 4  # the habitat lacks something; the line before says what
+# Numbers worth reading at the end of a run (the base conftest prints them and puts them in JUnit).
+MEASURED: list[str] = []
 
 
 def require(suite: str, tools=(), env=(), root: bool = False) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from engine import Engine, out_dir
-from habitat import ROOT, require, run
+from habitat import MEASURED, ROOT, require, run
 from imagelib import TAG, Containers, pinned_images
 
 
@@ -63,11 +63,13 @@ def build_args() -> dict:
 
 
 @pytest.fixture(scope="session")
-def image(engine, build_args) -> Image:
+def image(engine, build_args, habitat) -> Image:
     log = os.path.join(out_dir(), "build.log")
     t0 = time.monotonic()
     engine.build(TAG, build_args, log)
-    print(f"image built in {time.monotonic() - t0:.1f} s (log: {log})")
+    steps = sum(1 for line in open(log) if "STEP " in line or line.startswith("#"))
+    MEASURED.append(f"build: {time.monotonic() - t0:.1f} s with {habitat.engine.name}, base images "
+                    f"{habitat.base_images} (log: {log}; {steps} build lines)")
     runtime = next(n for n in pinned_images() if "/distroless/" in n)
     return Image(TAG, build_args, log, runtime, engine.inspect(TAG))
 

@@ -95,8 +95,10 @@ class Containers:
         return "\n".join(f"[{n}]\n{self.engine.logs(n, 40)}" for n in self.names)
 
     def close(self) -> None:
+        # podman waits for a stop timeout first unless told not to; docker's rm -f kills at once.
+        now = ["-t", "0"] if self.engine.name == "podman" else []
         for n in self.names:
-            self.engine("rm", "-f", "-v", n, check=False)
+            self.engine("rm", "-f", "-v", *now, n, check=False)
         for v in self.volumes:
             self.engine("volume", "rm", "-f", v, check=False)
 

@@ -114,25 +114,26 @@ def elf_facts(path):
     return interp, needed, sections
 
 
-def test_binary_is_static_and_auditable(binary):
+def test_binary_is_static_and_auditable(binary, measure):
     interp, needed, sections = elf_facts(binary)
-    print(run(["file", binary]).stdout.strip())
+    measure("binary", run(["file", "-b", binary]).stdout.strip())
     assert not interp, "the binary asks for a dynamic loader (PT_INTERP)"
     assert needed == 0, f"the binary needs {needed} shared libraries (DT_NEEDED)"
     # cargo-auditable's compressed dependency list, read by Trivy, syft, cargo audit bin.
     assert ".dep-v0" in sections, "no .dep-v0 section: not built with cargo auditable"
 
 
-def test_size_budgets(engine, image, binary):
+def test_size_budgets(engine, image, binary, measure):
     size = engine.image_size(image.tag) / 1e6
     base = engine.image_size(image.runtime_base) / 1e6
     bin_mb = os.path.getsize(binary) / 1e6
-    print(f"image {size:.1f} MB = runtime base {base:.1f} MB + binary {bin_mb:.1f} MB (uncompressed)")
+    measure("size", f"image {size:.1f} MB = runtime base {base:.1f} MB + binary {bin_mb:.1f} MB (uncompressed; "
+            f"budgets {IMAGE_BUDGET_MB:.0f} / {BINARY_BUDGET_MB:.0f} MB)")
     assert bin_mb <= BINARY_BUDGET_MB, f"binary {bin_mb:.1f} MB > {BINARY_BUDGET_MB} MB"
     assert size <= IMAGE_BUDGET_MB, f"image {size:.1f} MB > {IMAGE_BUDGET_MB} MB"
 
 
-def test_cold_start_and_memory(binary, tmp_path):
+def test_cold_start_and_memory(binary, tmp_path, measure):
     """The static binary runs on any Linux as it is: started here directly, time to ready and RSS after a
     few hundred requests are reported (numbers, not a timed assertion); RSS stays within its budget."""
     port = free_port()
@@ -160,14 +161,15 @@ def test_cold_start_and_memory(binary, tmp_path):
                 urllib.request.urlopen(req, timeout=5).read()
         status = open(f"/proc/{proc.pid}/status").read()
         rss_mb = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
-        print(f"cold start to ready {ready_ms:.1f} ms (budget 50 ms), peak RSS {rss_mb:.1f} MiB after 400 requests")
+        measure("footprint", f"cold start to ready {ready_ms:.1f} ms (aim 50 ms), peak RSS {rss_mb:.1f} MiB after "
+                f"400 requests (budget {RSS_BUDGET_MB:.0f} MiB)")
         assert rss_mb <= RSS_BUDGET_MB, f"peak RSS {rss_mb:.1f} MiB > {RSS_BUDGET_MB}"
     finally:
         proc.terminate()
         proc.wait(30)
 
 
-def test_archive_and_sbom_list_the_crates(engine, image):
+def test_archive_and_sbom_list_the_crates(engine, image, measure):
     """The SBOM of the built image (syft, offline) lists the crates inside the binary and the Debian
     packages of the base; the archive is what the pipeline's scanners read."""
     out = out_dir()
@@ -183,6 +185,6 @@ def test_archive_and_sbom_list_the_crates(engine, image):
                                                   for r in p.get("externalRefs", []))}
     debs = {p["name"] for p in packages if any("pkg:deb/" in r.get("referenceLocator", "")
                                                 for r in p.get("externalRefs", []))}
-    print(f"SBOM: {len(crates)} crates, {len(debs)} Debian packages -> {spdx}")
+    measure("sbom", f"{len(crates)} crates, {len(debs)} Debian packages -> {spdx}")
     assert {"shipshape", "tokio", "axum", "sqlx-core", "rustls"} <= crates, f"crates missing from the SBOM: {sorted(crates)[:20]}"
     assert {"tzdata", "ca-certificates"} <= debs, f"Debian packages missing from the SBOM: {sorted(debs)}"

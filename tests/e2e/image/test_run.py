@@ -69,7 +69,7 @@ def test_healthcheck(app, engine):
     assert proc.returncode != 0, "healthcheck exits 0 against a closed port"
 
 
-def test_graceful_stop(app, engine):
+def test_graceful_stop(app, engine, measure):
     """SIGTERM: readiness turns 503 while requests are still served, in-flight work ends, exit 0."""
     t0 = time.monotonic()
     stopper = engine.stop_async(app.name, GRACE_SECS)
@@ -88,7 +88,7 @@ def test_graceful_stop(app, engine):
     assert seen, "/readyz never answered 503 during the drain"
     assert seen["hello"] == 200, "/hello was not served during the drain"
     assert re.search("drain", engine.logs(app.name, 200), re.I), "no drain message in the logs"
-    print(f"stopped in {took:.1f} s, exit 0, /readyz 503 while /hello answered 200")
+    measure("graceful stop", f"{took:.1f} s to exit 0 (grace {GRACE_SECS} s), /readyz 503 while /hello answered 200")
 
 
 def test_data_survives_restart_and_new_container(app, engine, containers, image):
