@@ -14,5 +14,7 @@ source scripts/lib/habitat.sh
 # shellcheck source=scripts/lib/venv.sh
 source scripts/lib/venv.sh
 echo "e2e: suite $suite, engine $CONTAINER_ENGINE, base images $BASE_IMAGES"
-# shellcheck disable=SC2086 # E2E_ARGS is a list of pytest arguments
-exec python -m pytest -c tests/e2e/pytest.ini "tests/e2e/$suite" ${E2E_ARGS:-} "$@"
+# E2E_ARGS (from make) are pytest arguments with shell quoting, e.g. -k "tf-check or policy": pytest
+# splits PYTEST_ADDOPTS like a shell does.
+export PYTEST_ADDOPTS="${PYTEST_ADDOPTS:-} ${E2E_ARGS:-}"
+exec python -m pytest -c tests/e2e/pytest.ini "tests/e2e/$suite" "$@"

@@ -16,7 +16,7 @@ ROLE=shipshape
 PASSWORD=shipshape-test # test-only credential for a loopback-only cluster
 TLS_DIR=/etc/postgresql/$PG_VERSION/$CLUSTER/shipshape-tls
 
-command -v pg_ctlcluster >/dev/null || need_apt postgresql-$PG_VERSION postgresql-common
+command -v pg_ctlcluster >/dev/null || need_apt "postgresql-$PG_VERSION" postgresql-common
 command -v openssl >/dev/null || need_apt openssl
 pg_lsclusters -h | grep -q "^$PG_VERSION $CLUSTER " || pg_createcluster "$PG_VERSION" "$CLUSTER" >/dev/null
 
