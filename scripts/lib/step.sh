@@ -79,12 +79,13 @@ _step_exit() {
   local rc=$? c
   set +e
   if [ "$rc" -ne 0 ]; then
+    # The timings first: the last line a reader (or a log's tail) sees is the one naming the failure.
+    [ ${#STEP_TIMINGS[@]} -eq 0 ] || { echo "steps finished before the failure:"; printf '%s\n' "${STEP_TIMINGS[@]}"; } >&2
     if [ -n "$STEP_NAME" ]; then
       echo "$STEP_SCRIPT: FAILED in step: $STEP_NAME after $(_step_elapsed "$STEP_T0") s (exit $rc)" >&2
     else
       echo "$STEP_SCRIPT: FAILED (exit $rc)" >&2
     fi
-    [ ${#STEP_TIMINGS[@]} -eq 0 ] || { echo "steps finished before the failure:"; printf '%s\n' "${STEP_TIMINGS[@]}"; } >&2
   fi
   for c in "${STEP_CLEANUP[@]}"; do
     eval "$c" || true

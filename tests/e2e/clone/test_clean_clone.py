@@ -10,21 +10,30 @@ CONTAINER_ENGINE, DEBIAN_ARCHIVE) pass through; TF_OFFLINE_DIR and the workplace
 """
 import os
 import re
+import shlex
 import subprocess
 
 import pytest
 
 from habitat import ROOT, require, run
 
-STEP_RE = re.compile(r"^step (\S+) (?:env (\S+=\S+(?: \S+=\S+)*) )?make (\S+)\s*$", re.M)
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)|panicked at|^\s+at .+\(.+:\d+:\d+\)$", re.M)
 STEP_TIMEOUT = int(os.environ.get("CLEAN_CLONE_STEP_TIMEOUT", "3600"))
 
 
 def ci_steps():
-    text = (ROOT / ".ci" / "run").read_text()
-    return [(name, dict(kv.split("=", 1) for kv in (env or "").split()), target)
-            for name, env, target in STEP_RE.findall(text)]
+    """(name, extra environment, make target) of every `step NAME [env K=V...] make TARGET` line."""
+    steps = []
+    for line in (ROOT / ".ci" / "run").read_text().splitlines():
+        if not line.startswith("step "):
+            continue
+        words = shlex.split(line)
+        if "make" not in words:
+            continue
+        name, rest = words[1], words[2 : words.index("make")]
+        env = dict(w.split("=", 1) for w in rest if "=" in w)
+        steps.append((name, env, words[words.index("make") + 1]))
+    return steps
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +61,7 @@ def clean_env(clone):
 
 def test_steps_are_found():
     names = [s[0] for s in ci_steps()]
-    assert {"lint", "test", "tf-check", "pipeline-check", "image-test"} <= set(names), names
+    assert {"lint", "test", "deny", "tf-check", "pipeline-check", "image-test"} <= set(names), names
 
 
 @pytest.mark.parametrize("name,extra_env,target", ci_steps(), ids=[s[0] for s in ci_steps()])
@@ -62,6 +71,8 @@ def test_step_passes_or_names_what_is_missing(clone, name, extra_env, target):
     out = (proc.stdout + proc.stderr)
     last = [ln for ln in proc.stderr.strip().splitlines() if ln.strip() and not ln.startswith("make: ***")]
     print(f"{name}: exit {proc.returncode}; last line: {last[-1] if last else '(none)'}")
+    if proc.returncode != 0:
+        print("---- the step's last 40 lines ----\n" + "\n".join(out.strip().splitlines()[-40:]))
     assert not TRACEBACK.search(out), f"{name}: a stack trace instead of a clear line:\n{out[-3000:]}"
     if proc.returncode != 0:
         assert last, f"{name} failed (exit {proc.returncode}) without saying why"
