@@ -11,8 +11,8 @@
 #                     Scripts use this instead of `trap ... EXIT`, which this file owns.
 #   step_summary      print every finished step's duration and the total.
 #
-# A failing exit (set -e, `exit N`, a signal) names the step it happened in and prints the timings so
-# far. Call `step` as a plain command, never in `if`/`||`/`&&`: there bash switches `set -e` off inside.
+# A failing exit inside a step (set -e, `exit N`, a signal) prints the timings so far, then names the
+# step in the last line. Call `step` as a plain command, never in `if`/`||`/`&&`: there bash switches `set -e` off inside.
 
 STEP_SCRIPT="${STEP_SCRIPT:-$(basename "$0")}"
 STEP_NAME=""
@@ -78,14 +78,11 @@ step_summary() {
 _step_exit() {
   local rc=$? c
   set +e
-  if [ "$rc" -ne 0 ]; then
-    # The timings first: the last line a reader (or a log's tail) sees is the one naming the failure.
+  # Inside a step: the timings so far, then the step's name as the last line. Outside any step the
+  # script has already said why (die, a tool's own message): nothing is added after it.
+  if [ "$rc" -ne 0 ] && [ -n "$STEP_NAME" ]; then
     [ ${#STEP_TIMINGS[@]} -eq 0 ] || { echo "steps finished before the failure:"; printf '%s\n' "${STEP_TIMINGS[@]}"; } >&2
-    if [ -n "$STEP_NAME" ]; then
-      echo "$STEP_SCRIPT: FAILED in step: $STEP_NAME after $(_step_elapsed "$STEP_T0") s (exit $rc)" >&2
-    else
-      echo "$STEP_SCRIPT: FAILED (exit $rc)" >&2
-    fi
+    echo "$STEP_SCRIPT: FAILED in step: $STEP_NAME after $(_step_elapsed "$STEP_T0") s (exit $rc)" >&2
   fi
   for c in "${STEP_CLEANUP[@]}"; do
     eval "$c" || true
