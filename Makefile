@@ -61,7 +61,7 @@ secret-scan: ## Scan the working tree for committed secrets (detect-secrets)
 policy: ## hadolint and checkov on the Dockerfile
 	scripts/policy.sh
 
-image: ## docker buildx build with BuildKit cache, Trivy CVE gate (CRITICAL), SBOM, OCI archive (needs Docker)
+image: ## BuildKit: amd64+arm64 index (cross-compiled, file-checked), pinned bases, Trivy CRITICAL gate, SBOMs (needs Docker)
 	scripts/image.sh
 
 release-binary: ## cargo build --release; binary + sha256 into out/release/
