@@ -43,7 +43,7 @@ RUN --mount=type=cache,id=shipshape-cargo-registry,target=/home/builder/.cargo/r
     cargo install --locked --quiet cargo-auditable@0.7.7
 
 # Static glibc for the target only (build scripts and proc macros stay dynamic host code). glibc's
-# malloc is kept: docs/performance.md has the measurement. Cross linkers for the two targets.
+# malloc is kept (measured: docs/container.md, "Allocator"). Cross linkers for the two targets.
 ENV CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static" \
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static" \
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
