@@ -16,7 +16,6 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/delivery/lib.sh
 source scripts/delivery/lib.sh
 
-# renovate: datasource=docker depName=aquasec/trivy
 TRIVY_IMAGE="${TRIVY_IMAGE:-aquasec/trivy:0.65.0}"
 PLATFORMS="${IMAGE_PLATFORMS:-linux/amd64,linux/arm64}"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/shipshape"
