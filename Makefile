@@ -25,8 +25,10 @@ tf-check: ## fmt, offline validate, tests and checkov for every Terraform stack
 image-test: ## Build the Dockerfile daemonless with podman and run it as users will
 	scripts/image-test.sh
 
-vm-boot-test: ## Boot the VM's cloud-init and systemd unit in systemd-nspawn
-	scripts/vm-boot-test.sh
+vm-boot-test: ## Boot the VM's boot configuration in systemd-nspawn: pytest tests/e2e/vm (JUnit in out/junit)
+	scripts/provision-vm-test.sh
+	cargo build --release --locked --bin shipshape
+	source scripts/lib/venv.sh && pytest -p no:cacheprovider --junitxml=out/junit/vm-boot-test.xml tests/e2e/vm
 
 pipeline-check: ## Validate the CircleCI and GitHub Actions configs offline
 	scripts/pipeline-check.sh

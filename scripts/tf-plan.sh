@@ -3,8 +3,7 @@
 #   out/tf/<stack>/plan.tfplan, .terraform.lock.hcl, status   (workspace: tf-apply applies exactly these)
 #   out/tf-summary/<stack>.txt (full `terraform show`) and summary.md (counts)   (artifacts)
 # Variables of each stack: s3://$TF_STATE_BUCKET/<stack>/terraform.tfvars (next to its state: encrypted,
-# versioned, out of Git), plus for aws/vm the release deployed last (s3://$RELEASE_BUCKET/
-# ${RELEASE_PREFIX}current.json), so Terraform converges on what scripts/deploy-vm.sh rolled out.
+# versioned, out of Git). Releases are not Terraform's: the VMs read the release pointer themselves.
 # Runs with the read-only plan role (docs/pipeline.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,12 +32,6 @@ plan_stack() {
     echo "variables: s3://${TF_STATE_BUCKET}/${stack}/terraform.tfvars"
   else
     echo "variables: no s3://${TF_STATE_BUCKET}/${stack}/terraform.tfvars; TF_VAR_* from the context only"
-  fi
-  if [ "$stack" = aws/vm ] && [ -n "${RELEASE_BUCKET:-}" ] &&
-    aws s3 cp --quiet "s3://${RELEASE_BUCKET}/${RELEASE_PREFIX:-shipshape/}current.json" "$out/release.json" 2>/dev/null; then
-    args+=(-var "binary_url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$out/release.json")")
-    args+=(-var "binary_sha256=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sha256"])' "$out/release.json")")
-    echo "release: $(cat "$out/release.json")"
   fi
   # The plan file holds the variables' values: it stays in the workspace; the artifacts hold text only.
   set +e

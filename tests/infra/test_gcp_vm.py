@@ -453,39 +453,20 @@ def test_vm_hardening(stack):
 
 
 def test_vm_boots_the_shared_cloud_init(stack):
+    # What the user data says is asserted on planned values in infra/gcp/vm/tests/vm_boot.tftest.hcl.
     vm = stack.resource("google_compute_instance", "vm")
-    assert vm["metadata"]["user-data"] == ref("local.user_data")
+    assert vm["metadata"]["user-data"] == ref("module.boot.user_data")
+    assert stack.modules["boot"]["source"] == "../../modules/vm-boot"
     assert vm["metadata"]["startup-script"] == '${var.install_ops_agent ? file("${path.module}/scripts/ops-agent.sh") : ""}'
     assert (REPO_ROOT / STACK / "scripts/ops-agent.sh").is_file()
-
-
-def test_user_data_passes_exactly_the_contract_vars():
-    """CONTEXT.md's contract: templatefile(<the template>, {binary_url, binary_sha256, systemd_unit,
-    environment, cloudwatch_agent_config}) in a local named user_data. Read from the source text,
-    since the parser flattens the call."""
-    text = (REPO_ROOT / STACK / "compute.tf").read_text()
-    m = re.search(r"^  user_data = templatefile\(\"\$\{local\.repo_root\}/deploy/cloud-init/user-data\.yaml\.tftpl\", \{\n(.*?)^  \}\)\n",
-                  text, re.S | re.M)
-    assert m, "local.user_data must be templatefile() of deploy/cloud-init/user-data.yaml.tftpl"
-    keys = re.findall(r"^    ([a-z][a-z0-9_]*)\s*=", m.group(1), re.M)
-    assert sorted(keys) == sorted(["binary_url", "binary_sha256", "systemd_unit", "environment", "cloudwatch_agent_config"])
-    assert re.search(r'^    systemd_unit\s*= file\("\$\{local\.repo_root\}/deploy/systemd/shipshape\.service"\)$', m.group(1), re.M)
-    assert re.search(r'^    cloudwatch_agent_config = ""$', m.group(1), re.M)
-    assert re.search(r"^  repo_root = \"\$\{path\.module\}/\.\./\.\./\.\.\"$", text, re.M)
-    for rel in ("deploy/cloud-init/user-data.yaml.tftpl", "deploy/systemd/shipshape.service"):
-        assert (REPO_ROOT / rel).is_file(), rel
-
-
-def test_service_environment_serves_port_80_from_the_state_directory(stack):
-    env = stack.locals["environment"]
-    assert "'PORT': '80'" in env and "'DATABASE_URL': 'sqlite:///var/lib/shipshape/shipshape.db'" in env
 
 
 def test_vm_identity_is_a_dedicated_least_privilege_account(stack):
     vm = stack.resource("google_compute_instance", "vm")
     sa = blocks(vm, "service_account")[0]
     assert sa["email"] == VM_SA
-    assert sorted(sa["scopes"]) == ["https://www.googleapis.com/auth/logging.write",
+    assert sorted(sa["scopes"]) == ["https://www.googleapis.com/auth/devstorage.read_only",
+                                    "https://www.googleapis.com/auth/logging.write",
                                     "https://www.googleapis.com/auth/monitoring.write"]
     iam = stack.resource("google_project_iam_member", "vm")
     assert iam["for_each"] == "${toset(['roles/logging.logWriter', 'roles/monitoring.metricWriter'])}"
@@ -519,12 +500,11 @@ def test_boot_disk_encryption_and_image(stack):
     assert variable_default(stack, "image_family") == "ubuntu-2404-lts-amd64"
 
 
-def test_release_change_replaces_the_vm(stack):
+def test_releases_never_replace_the_vm(stack):
     vm = stack.resource("google_compute_instance", "vm")
-    assert stack.resource("terraform_data", "boot_config")["input"] == "${sha256(local.user_data)}"
     lifecycle = blocks(vm, "lifecycle")[0]
-    assert lifecycle["replace_triggered_by"] == [ref("terraform_data.boot_config")]
-    assert variable_default(stack, "deletion_protection") is False
+    assert "replace_triggered_by" not in lifecycle, "a release must be installed in place, not by a new VM"
+    assert "terraform_data" not in stack.resources
 
 
 # --------------------------------------------------------------------------------------------
@@ -565,7 +545,7 @@ def test_example_tfvars_sets_only_declared_variables(stack):
     text = (REPO_ROOT / STACK / "terraform.tfvars.example").read_text()
     names = set(re.findall(r"^#?\s*([a-z][a-z0-9_]*)\s*=", text, re.M))
     assert names <= set(stack.variables), sorted(names - set(stack.variables))
-    assert {"project_id", "binary_url", "binary_sha256"} <= names
+    assert {"project_id", "release_bucket", "release_signing_key"} <= names
 
 
 def test_out_of_band_change_alert_watches_the_firewall_and_the_vm(stack):

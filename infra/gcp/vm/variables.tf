@@ -128,23 +128,51 @@ variable "boot_disk_kms_key" {
   }
 }
 
-variable "binary_url" {
-  description = "URL of the shipshape release binary (linux, the VM's architecture) that cloud-init downloads: https:// (readable without credentials, e.g. a release asset or a signed URL) or file:// (already on the image)."
+variable "release_bucket" {
+  description = "GCS bucket of the releases: <release_prefix>current.json (the release pointer) and <release_prefix>releases/<version>/. The VM's service account reads it (objectViewer, this prefix only)."
   type        = string
 
   validation {
-    condition     = can(regex("^(https|file)://[^[:space:]]+$", var.binary_url))
-    error_message = "binary_url must be an https:// or file:// URL."
+    condition     = can(regex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$", var.release_bucket))
+    error_message = "release_bucket must be a GCS bucket name."
   }
 }
 
-variable "binary_sha256" {
-  description = "Hex SHA-256 of the binary at binary_url; cloud-init refuses to install a binary that does not match."
+variable "release_prefix" {
+  description = "Key prefix of the release pointer and releases in release_bucket."
+  type        = string
+  default     = "shipshape/"
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9._-]+/)+$", var.release_prefix))
+    error_message = "release_prefix must be path segments ending in '/'."
+  }
+}
+
+variable "release_signing_key" {
+  description = "Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K, purpose ASYMMETRIC_SIGN, EC_SIGN_P256_SHA256) the pipeline signs releases with; its public key goes into the boot configuration."
   type        = string
 
   validation {
-    condition     = can(regex("^[0-9a-f]{64}$", var.binary_sha256))
-    error_message = "binary_sha256 must be 64 lowercase hex characters."
+    condition     = can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.release_signing_key))
+    error_message = "release_signing_key must be projects/P/locations/L/keyRings/R/cryptoKeys/K."
+  }
+}
+
+variable "release_signing_key_version" {
+  description = "Version of release_signing_key whose public key the VM trusts."
+  type        = number
+  default     = 1
+}
+
+variable "data_disk_size_gb" {
+  description = "Size (GB) of the persistent data disk that holds the database and outlives the VM."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.data_disk_size_gb >= 10 && var.data_disk_size_gb <= 1000 && floor(var.data_disk_size_gb) == var.data_disk_size_gb
+    error_message = "data_disk_size_gb must be a whole number between 10 and 1000."
   }
 }
 
@@ -200,7 +228,7 @@ variable "change_alert_ignored_principals" {
 }
 
 variable "deletion_protection" {
-  description = "Protect the VM from deletion. Keep false while releases replace the VM (see README, Deploy); true blocks those applies."
+  description = "Protect the VM from deletion (releases never replace it; a boot-configuration change does, and true blocks that apply until lifted)."
   type        = bool
   default     = false
 }
