@@ -68,6 +68,16 @@ mock_provider "aws" {
   }
 }
 
+# Distinct ARNs for the two login secrets (mock defaults would give both the same).
+override_resource {
+  target = aws_secretsmanager_secret.db_role["app"]
+  values = { arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:shipshape/database/app-AbCdEf" }
+}
+override_resource {
+  target = aws_secretsmanager_secret.db_role["owner"]
+  values = { arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:shipshape/database/owner-GhIjKl" }
+}
+
 variables {
   admin_role_arn    = "arn:aws:iam::111122223333:role/platform-admin"
   platform_role_arn = "arn:aws:iam::111122223333:role/shipshape-ci-apply"
