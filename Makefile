@@ -63,7 +63,7 @@ release-binary: ## cargo build --release; binary + sha256 into out/release/
 publish: ## Push the image (short-SHA tag) and chart to ECR, cosign-sign (needs AWS + Docker)
 	scripts/publish.sh
 
-deploy-eks: ## helm upgrade --install --atomic --wait, helm test, shipshape smoke (needs AWS + EKS)
+deploy-eks: ## cosign verify, helm upgrade --install --rollback-on-failure --wait by digest, helm test, smoke (needs AWS + EKS)
 	scripts/deploy-eks.sh
 
 eks-platform: ## Cluster layer after infra/aws/eks apply: manifests, RDS CA, controllers, DB secret (admin role)
