@@ -14,6 +14,7 @@ resource "google_kms_key_ring" "this" {
 
 resource "google_kms_crypto_key" "release_signing" {
   # checkov:skip=CKV_GCP_43:Cloud KMS cannot rotate asymmetric keys automatically; rotate by adding a version and switching cosign_key_uri and the VMs' public key (README)
+  # checkov:skip=CKV_GCP_82:Cloud KMS never deletes a key; a destroy only schedules its versions for destruction, restorable for destroy_scheduled_duration (30 days). prevent_destroy would also stop terraform test from cleaning up
   name     = "${var.name}-release-signing"
   key_ring = google_kms_key_ring.this.id
   purpose  = "ASYMMETRIC_SIGN"
