@@ -337,6 +337,35 @@ def test_vm_runs_as_the_firewall_target(planned_plans):
     assert email == plan["output_changes"]["service_account_email"]["after"]
 
 
+# --------------------------------------------------------------------------------------------
+# A fresh project: every API this stack reads through is on before its first plan
+# --------------------------------------------------------------------------------------------
+
+BOOTSTRAP = "infra/gcp/bootstrap"
+
+
+def apis_missing_from_bootstrap(terraform, vm_plan: dict, root=None) -> set[str]:
+    """The APIs infra/gcp/vm enables (and reads through: images, keys) that infra/gcp/bootstrap does not
+    enable before it. The pipeline's plan identity cannot enable APIs, and a data source read during the
+    first plan fails while its API is off."""
+    result = terraform.test((root or REPO_ROOT) / BOOTSTRAP, filter="tests/bootstrap.tftest.hcl")
+    (state,) = [s for (_, run), s in result.states.items() if run == "defaults"]
+    enabled = {r["values"]["service"] for r in state["root_module"]["resources"]
+               if r["type"] == "google_project_service"}
+    used = {v["service"] for v in planned(vm_plan, "google_project_service")}
+    assert used, "infra/gcp/vm declares the APIs it uses (google_project_service)"
+    return used - enabled
+
+
+def test_bootstrap_enables_every_api_this_stack_uses(terraform, planned_plans):
+    assert apis_missing_from_bootstrap(terraform, planned_plans["defaults"]) == set()
+
+
+def test_mutation_bootstrap_without_compute_is_caught(terraform, planned_plans, tmp_path):
+    root = mutate(tmp_path, {BOOTSTRAP + "/services.tf": [('    "compute.googleapis.com",\n', "")]})
+    assert apis_missing_from_bootstrap(terraform, planned_plans["defaults"], root) == {"compute.googleapis.com"}
+
+
 # compute.tf (owned with the VM's boot configuration) still creates its own account today: the VM runs as
 # that one, not as the bootstrap's account the firewall targets. strict: once compute.tf takes
 # var.vm_service_account_email this passes, and the marker must go.
