@@ -15,7 +15,7 @@ mock_provider "google" {
       version = 1
       public_key = [{
         algorithm = "EC_SIGN_P256_SHA256"
-        pem       = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEtest\n-----END PUBLIC KEY-----\n"
+        pem       = "-----BEGIN PUBLIC KEY-----\nmock-public-key\n-----END PUBLIC KEY-----\n"
       }]
     }
   }
@@ -28,7 +28,7 @@ mock_provider "google" {
 
   mock_resource "google_iam_workload_identity_pool_provider" {
     defaults = {
-      name = "projects/123456789012/locations/global/workloadIdentityPools/shipshape-circleci/providers/circleci"
+      name = "projects/123456789012/locations/global/workloadIdentityPools/shipshape-circleci/providers/circleci" # pragma: allowlist secret (a resource name, not a secret)
     }
   }
 }
