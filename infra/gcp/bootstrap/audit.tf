@@ -14,4 +14,7 @@ resource "google_project_iam_audit_config" "data_access" {
   audit_log_config {
     log_type = "DATA_WRITE"
   }
+
+  # Resource Manager may still be off in a fresh project.
+  depends_on = [google_project_service.required]
 }
