@@ -336,7 +336,9 @@ def test_subject_fits_google_limit():
 # ------------------------------------------------------------------------------------------------
 
 STATE, LOCK, BOOT_STATE = "gcp/vm/default.tfstate", "gcp/vm/default.tflock", "gcp/bootstrap/default.tfstate"
-RELEASE, POINTER = "releases/v1.2.3/shipshape-linux-amd64", "current.json"
+# The release layout of docs/vm.md under the default prefix "shipshape/".
+RELEASE = "shipshape/releases/0123456789ab/shipshape-linux-x86_64"
+SIG, POINTER, PREVIOUS = RELEASE + ".sig", "shipshape/current.json", "shipshape/previous.json"
 
 PERMISSION_CASES = [
     # (who, permission, resource, allowed)
@@ -367,10 +369,16 @@ PERMISSION_CASES = [
     ("deploy", "storage.objects.create", ("object", "releases", RELEASE), True),
     ("deploy", "storage.objects.delete", ("object", "releases", RELEASE), False),  # releases are write-once
     ("deploy", "storage.objects.update", ("object", "releases", RELEASE), False),
+    ("deploy", "storage.objects.delete", ("object", "releases", RELEASE + ".sha256"), False),
+    ("deploy", "storage.objects.create", ("object", "releases", SIG), True),
+    ("deploy", "storage.objects.delete", ("object", "releases", SIG), True),      # a re-run signs again
     ("deploy", "storage.objects.create", ("object", "releases", POINTER), True),
     ("deploy", "storage.objects.delete", ("object", "releases", POINTER), True),   # overwrite the pointer
-    ("deploy", "storage.objects.create", ("object", "releases", "current.json.bak"), False),
-    ("deploy", "storage.objects.create", ("object", "releases", "releases-x/y"), False),
+    ("deploy", "storage.objects.delete", ("object", "releases", PREVIOUS), True),
+    ("deploy", "storage.objects.create", ("object", "releases", "shipshape/current.json.bak"), False),
+    ("deploy", "storage.objects.create", ("object", "releases", "shipshape/releases-x/y"), False),
+    ("deploy", "storage.objects.create", ("object", "releases", "other/releases/v/x"), False),
+    ("deploy", "storage.objects.delete", ("object", "releases", "shipshape/releases/v/x.sig.bin"), False),
     ("deploy", "storage.objects.get", ("object", "state", STATE), True),
     ("deploy", "storage.objects.create", ("object", "state", STATE), False),
     ("deploy", "storage.objects.create", ("object", "state", LOCK), False),
@@ -378,7 +386,8 @@ PERMISSION_CASES = [
     ("deploy", "compute.instances.create", ("project",), False),
     ("vm", "storage.objects.get", ("object", "releases", RELEASE), True),
     ("vm", "storage.objects.get", ("object", "releases", POINTER), True),
-    ("vm", "storage.objects.get", ("object", "releases", "notes/secret.txt"), False),
+    ("vm", "storage.objects.get", ("object", "releases", PREVIOUS), False),
+    ("vm", "storage.objects.get", ("object", "releases", "shipshape/notes.txt"), False),
     ("vm", "storage.objects.list", ("bucket", "releases"), False),
     ("vm", "storage.objects.create", ("object", "releases", POINTER), False),
     ("vm", "storage.objects.get", ("object", "state", STATE), False),

@@ -472,8 +472,8 @@ def test_mutation_is_caught(terraform, tmp_path, name):
 
 
 # --------------------------------------------------------------------------------------------
-# compute.tf (the VM and its boot configuration): HCL-text checks kept until its planned-value tests,
-# which come with the VM's new release path, replace them.
+# compute.tf (the VM and its boot configuration): HCL-text checks not yet covered by planned values
+# (tests/vm_boot.tftest.hcl covers the boot configuration, release reads and the data disk).
 # --------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -502,6 +502,13 @@ def test_vm_has_the_static_ip_and_one_ipv4_interface(stack):
     assert not blocks(nic, "ipv6_access_config")
 
 
+def test_releases_never_replace_the_vm(stack):
+    vm = stack.resource("google_compute_instance", "vm")
+    lifecycle = blocks(vm, "lifecycle")[0]
+    assert "replace_triggered_by" not in lifecycle, "a release must be installed in place, not by a new VM"
+    assert "terraform_data" not in stack.resources
+
+
 def test_ops_agent_startup_script():
     script = REPO_ROOT / STACK / "scripts/ops-agent.sh"
     subprocess.run(["bash", "-n", str(script)], check=True)
@@ -528,5 +535,5 @@ def test_example_tfvars_sets_only_declared_variables(stack):
     text = (REPO_ROOT / STACK / "terraform.tfvars.example").read_text()
     names = set(re.findall(r"^#?\s*([a-z][a-z0-9_]*)\s*=", text, re.M))
     assert names <= set(stack.variables), sorted(names - set(stack.variables))
-    assert {"project_id", "vm_service_account_email"} <= names
+    assert {"project_id", "vm_service_account_email", "release_bucket", "release_signing_key"} <= names
     assert variable_default(stack, "subnet_cidr") == "10.20.0.0/24"

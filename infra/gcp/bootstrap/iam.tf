@@ -5,8 +5,8 @@
 #   ci-plan    any branch, plan context      read the stacks' resources and state; take/release the lock
 #   ci-apply   deploy branch, apply context  manage infra/gcp/vm's resources; write the stacks' state;
 #                                            attach the VM service account (and no other) to instances
-#   ci-deploy  deploy branch, deploy context create releases (write-once), sign them, move current.json
-#   vm         the VMs' runtime identity     read releases/* and current.json; write logs and metrics
+#   ci-deploy  deploy branch, deploy context create releases (write-once), sign them, move the pointer
+#   vm         the VMs' runtime identity     read the releases and the pointer; write logs and metrics
 
 locals {
   ci_identities = {
@@ -79,22 +79,31 @@ locals {
     "releases deploy read" = {
       bucket = "releases", who = "deploy", role = "roles/storage.objectViewer", condition = null
     }
+    # Create without delete: a published binary or checksum can never be replaced or removed.
     "releases deploy publish" = {
       bucket = "releases", who = "deploy", role = "roles/storage.objectCreator", condition = {
         title      = "release-objects"
-        expression = "resource.name.startsWith('${local.release_objects}/${local.release_prefix}')"
+        expression = "resource.name.startsWith('${local.release_objects}/${local.releases}')"
+      }
+    }
+    # A signature may be made again (a re-run signs anew; ECDSA signatures differ each time): it proves
+    # nothing the deploy identity could not sign anyway.
+    "releases deploy signatures" = {
+      bucket = "releases", who = "deploy", role = "roles/storage.objectUser", condition = {
+        title      = "release-signatures"
+        expression = "resource.name.startsWith('${local.release_objects}/${local.releases}') && resource.name.endsWith('.sig')"
       }
     }
     "releases deploy pointer" = {
       bucket = "releases", who = "deploy", role = "roles/storage.objectUser", condition = {
         title      = "release-pointer"
-        expression = "resource.name == '${local.release_objects}/${local.release_pointer}'"
+        expression = "resource.name == '${local.release_objects}/${local.release_pointer}' || resource.name == '${local.release_objects}/${local.release_previous}'"
       }
     }
     "releases vm read" = {
       bucket = "releases", who = "vm", role = "roles/storage.objectViewer", condition = {
         title      = "releases-and-pointer"
-        expression = "resource.name.startsWith('${local.release_objects}/${local.release_prefix}') || resource.name == '${local.release_objects}/${local.release_pointer}'"
+        expression = "resource.name.startsWith('${local.release_objects}/${local.releases}') || resource.name == '${local.release_objects}/${local.release_pointer}'"
       }
     }
   }

@@ -14,13 +14,13 @@ output "state_bucket" {
 }
 
 output "release_bucket" {
-  description = "GCS bucket of the VM releases (GCP_RELEASE_BUCKET): releases/<version>/... and the pointer current.json."
+  description = "GCS bucket of the VM releases (RELEASE_BUCKET of the deploy context; infra/gcp/vm's release_bucket)."
   value       = google_storage_bucket.releases.name
 }
 
 output "release_prefix" {
-  description = "Object prefix of the releases: <prefix><version>/shipshape-linux-<arch>[.sha256|.sig]."
-  value       = local.release_prefix
+  description = "Prefix of the releases and the pointer (RELEASE_PREFIX; infra/gcp/vm's release_prefix): <prefix>releases/<version>/shipshape-linux-<arch>[.sha256|.sig], <prefix>current.json."
+  value       = var.release_prefix
 }
 
 output "release_pointer" {
@@ -39,7 +39,7 @@ output "release_signing_key_version" {
 }
 
 output "cosign_key_uri" {
-  description = "cosign --key value for sign-blob (GCP_COSIGN_KEY), pinned to release_signing_key_version."
+  description = "cosign --key value for sign-blob (RELEASE_SIGNING_KEY of the deploy context), pinned to release_signing_key_version."
   value       = "gcpkms://${google_kms_crypto_key.release_signing.id}/versions/${data.google_kms_crypto_key_version.release_signing.version}"
 }
 
@@ -82,8 +82,10 @@ output "circleci_context_env" {
       GCP_WORKLOAD_IDENTITY_PROVIDER = google_iam_workload_identity_pool_provider.circleci.name
       GCP_DEPLOY_SERVICE_ACCOUNT     = google_service_account.ci["deploy"].email
       GCP_STATE_BUCKET               = google_storage_bucket.state.name
-      GCP_RELEASE_BUCKET             = google_storage_bucket.releases.name
-      GCP_COSIGN_KEY                 = "gcpkms://${google_kms_crypto_key.release_signing.id}/versions/${data.google_kms_crypto_key_version.release_signing.version}"
+      # The names scripts/deploy-vm.sh reads (DEPLOY_VM_CLOUD=gcp); VM_URL is infra/gcp/vm's output url.
+      RELEASE_BUCKET      = google_storage_bucket.releases.name
+      RELEASE_PREFIX      = var.release_prefix
+      RELEASE_SIGNING_KEY = "gcpkms://${google_kms_crypto_key.release_signing.id}/versions/${data.google_kms_crypto_key_version.release_signing.version}"
     }
   }
 }
@@ -91,11 +93,13 @@ output "circleci_context_env" {
 output "vm_stack_inputs" {
   description = "Values infra/gcp/vm takes from this stack (put them in its terraform.tfvars)."
   value = {
-    project_id               = var.project_id
-    region                   = var.region
-    vm_service_account_email = google_service_account.vm.email
-    release_bucket           = google_storage_bucket.releases.name
-    release_signing_key      = google_kms_crypto_key.release_signing.id
+    project_id                  = var.project_id
+    region                      = var.region
+    vm_service_account_email    = google_service_account.vm.email
+    release_bucket              = google_storage_bucket.releases.name
+    release_prefix              = var.release_prefix
+    release_signing_key         = google_kms_crypto_key.release_signing.id
+    release_signing_key_version = data.google_kms_crypto_key_version.release_signing.version
     change_alert_ignored_principals = [
       google_service_account.ci["apply"].email,
       google_service_account.ci["deploy"].email,

@@ -1,9 +1,11 @@
-# VM releases (HELPERS' shared release contract): releases/<version>/shipshape-linux-<arch> + .sha256 + .sig,
-# and the release pointer current.json ({"version": ..., "sha256": ...}) that says which one the VMs run.
+# VM releases (HELPERS' shared release contract, docs/vm.md), under var.release_prefix (<p>):
+# <p>releases/<version>/shipshape-linux-<arch> + .sha256 + .sig, the release pointer <p>current.json
+# ({"version": ..., "sha256": ...}) that says which one the VMs run, and <p>previous.json (the rollback target).
 #
-#   the VMs' service account   reads releases/* and current.json, nothing else (not even a listing)
-#   the deploy identity         creates releases/* (never replaces or deletes one: write-once) and
-#                               writes current.json after a successful rollout, as on AWS
+#   the VMs' service account   reads <p>releases/* and <p>current.json, nothing else (not even a listing)
+#   the deploy identity         creates <p>releases/* (binaries and checksums are write-once: never replaced
+#                               or deleted; a .sig may be re-signed), writes <p>current.json and
+#                               <p>previous.json (scripts/deploy-vm.sh), as on AWS
 #
 # Versioned: every overwritten pointer stays as a noncurrent version (what ran when). Releases are not
 # expired by age: the one current.json names may be a year old and must still be there when a VM boots.
@@ -11,8 +13,9 @@
 locals {
   release_bucket_name = "${var.project_id}-${var.name}-releases"
   release_objects     = "projects/_/buckets/${local.release_bucket_name}/objects"
-  release_prefix      = "releases/"
-  release_pointer     = "current.json"
+  releases            = "${var.release_prefix}releases/"
+  release_pointer     = "${var.release_prefix}current.json"
+  release_previous    = "${var.release_prefix}previous.json"
 }
 
 resource "google_storage_bucket" "releases" {
@@ -32,7 +35,7 @@ resource "google_storage_bucket" "releases" {
   lifecycle_rule {
     condition {
       with_state                 = "ARCHIVED"
-      matches_prefix             = [local.release_pointer]
+      matches_prefix             = [local.release_pointer, local.release_previous]
       days_since_noncurrent_time = var.pointer_history_days
     }
     action {

@@ -112,6 +112,17 @@ variable "stack_state_prefixes" {
   }
 }
 
+variable "release_prefix" {
+  description = "Object prefix of the releases and the pointer in the release bucket (infra/gcp/vm's release_prefix): <prefix>releases/<version>/..., <prefix>current.json, <prefix>previous.json."
+  type        = string
+  default     = "shipshape/"
+
+  validation {
+    condition     = can(regex("^([a-z0-9._-]+/)+$", var.release_prefix))
+    error_message = "release_prefix must be path segments (a-z, 0-9, '.', '_', '-') each ending in '/'."
+  }
+}
+
 variable "state_noncurrent_versions_kept" {
   description = "How many older versions of each state object are always kept (they are the undo history of every stack)."
   type        = number

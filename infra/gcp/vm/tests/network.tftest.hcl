@@ -3,9 +3,17 @@
 # the plans of the runs "defaults" and "more_ranges".
 
 mock_provider "google" {
-  mock_data "google_compute_image" {
-    defaults = {
-      self_link = "https://www.googleapis.com/compute/v1/projects/ubuntu-os-cloud/global/images/ubuntu-2404-noble-amd64-v20260101"
+  override_during = plan
+
+  override_data {
+    target = data.google_compute_image.os
+    values = { self_link = "https://www.googleapis.com/compute/v1/projects/ubuntu-os-cloud/global/images/ubuntu-2404-noble-amd64-v20260101" }
+  }
+  override_data {
+    target = data.google_kms_crypto_key_version.release_signing
+    values = {
+      algorithm  = "EC_SIGN_P256_SHA256"
+      public_key = [{ algorithm = "EC_SIGN_P256_SHA256", pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEBlurrA/MEuFq3G9MVqU4YZ/48X47\nHwLyx6If3FMyO2mJbERKcRqXQB5YHnSOO18zBko8yGhVFlisz9dfEJj/rA==\n-----END PUBLIC KEY-----\n" }]
     }
   }
 }
@@ -13,8 +21,8 @@ mock_provider "google" {
 variables {
   project_id               = "shipshape-test-1"
   vm_service_account_email = "shipshape-vm@shipshape-test-1.iam.gserviceaccount.com"
-  binary_url               = "https://example.com/shipshape"
-  binary_sha256            = "0000000000000000000000000000000000000000000000000000000000000000"
+  release_bucket           = "shipshape-test-1-shipshape-releases"
+  release_signing_key      = "projects/shipshape-test-1/locations/us-central1/keyRings/shipshape/cryptoKeys/shipshape-release-signing"
 }
 
 run "defaults" {
