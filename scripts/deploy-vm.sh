@@ -27,6 +27,11 @@ case "$CLOUD" in
 esac
 require_cmd sha256sum curl
 ensure_python3
+if [ "$CLOUD" = gcp ]; then
+  # CircleCI: the deploy service account through workload identity federation (no key); elsewhere the
+  # ambient credentials.
+  step "gcp identity: deploy" gcp_auth GCP_DEPLOY_SERVICE_ACCOUNT
+fi
 OUT=out/deploy-vm
 mkdir -p "$OUT"
 WORK="$(mktemp -d)"

@@ -80,6 +80,15 @@ self_test() {
   mutate "$CIRCLE" "$WORK/bad-approval.yml" "          requires: [hold-apply]" "          requires: [tf-plan]"
   must_fail "tf-apply without approval" refs "$WORK/bad-approval.yml" "$GHA"
 
+  mutate "$CIRCLE" "$WORK/bad-gcp-approval.yml" "          requires: [hold-gcp-apply]" "          requires: [gcp-tf-plan]"
+  must_fail "gcp-tf-apply without approval" refs "$WORK/bad-gcp-approval.yml" "$GHA"
+
+  mutate "$CIRCLE" "$WORK/bad-gcp-filter.yml" $'          requires: [hold-gcp-apply]\n          filters:\n            branches:\n              only: main' "          requires: [hold-gcp-apply]"
+  must_fail "gcp-tf-apply on every branch" refs "$WORK/bad-gcp-filter.yml" "$GHA"
+
+  mutate "$CIRCLE" "$WORK/bad-gcp-deploy.yml" $'      - gcp-deploy-vm:\n          context: shipshape-gcp-deploy\n          serial-group: shipshape/gcp-deploy-vm\n          requires: [lint, test, coverage, deny, secret-scan, tf-check, vm-boot-test, release-binary]\n          filters:\n            branches:\n              only: main' $'      - gcp-deploy-vm:\n          context: shipshape-gcp-deploy\n          serial-group: shipshape/gcp-deploy-vm\n          requires: [lint, test, coverage, deny, secret-scan, tf-check, vm-boot-test, release-binary]'
+  must_fail "gcp-deploy-vm on every branch" refs "$WORK/bad-gcp-deploy.yml" "$GHA"
+
   mutate "$CIRCLE" "$WORK/bad-orb.yml" "circleci/aws-cli@5.4.0" "circleci/aws-cli@volatile"
   must_fail "unpinned orb" refs "$WORK/bad-orb.yml" "$GHA"
 

@@ -44,7 +44,7 @@ variable "name" {
 }
 
 variable "subnet_cidr" {
-  description = "IPv4 range of the VM's subnet. It is also the 'inside the VPC' source of the internal firewall rule (a custom-mode VPC has no range of its own; this subnet is its only one)."
+  description = "Primary IPv4 range of the VM's subnet. With subnet_secondary_ranges and extra_subnets it makes up the VPC's ranges, the 'inside the VPC' of the firewall."
   type        = string
   default     = "10.20.0.0/24"
 
@@ -64,6 +64,60 @@ variable "subnet_cidr" {
       ])
     )
     error_message = "subnet_cidr must be an RFC 1918 network address with a prefix between /8 and /29, e.g. 10.20.0.0/24."
+  }
+}
+
+variable "subnet_secondary_ranges" {
+  description = "Secondary (alias IP) ranges of the VM's subnet, by range name. Inside the VPC for the firewall."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = alltrue([
+      for name, cidr in var.subnet_secondary_ranges :
+      can(regex("^[a-z][a-z0-9-]{0,62}$", name)) && can(cidrhost(cidr, 0)) && try(cidrhost(cidr, 0) == split("/", cidr)[0], false)
+    ])
+    error_message = "subnet_secondary_ranges: names are lowercase (a-z, 0-9, -), values IPv4 network addresses such as 10.21.0.0/20."
+  }
+}
+
+variable "extra_subnets" {
+  description = "Further subnets of the VPC, by name suffix: { cidr, region (default var.region), secondary_ranges }. Every range of every subnet is inside the VPC for the firewall."
+  type = map(object({
+    cidr             = string
+    region           = optional(string)
+    secondary_ranges = optional(map(string), {})
+  }))
+  default = {}
+
+  validation {
+    condition = alltrue([
+      for name, s in var.extra_subnets :
+      can(regex("^[a-z][a-z0-9-]{0,20}$", name)) &&
+      alltrue([for cidr in concat([s.cidr], values(s.secondary_ranges)) : can(cidrhost(cidr, 0)) && try(cidrhost(cidr, 0) == split("/", cidr)[0], false)])
+    ])
+    error_message = "extra_subnets: names are lowercase (a-z, 0-9, -, at most 21 characters); every range is an IPv4 network address such as 10.30.0.0/24."
+  }
+}
+
+variable "vm_service_account_email" {
+  description = "The VMs' service account, created by infra/gcp/bootstrap (output vm_service_account_email): it reads the releases, and the public firewall openings target it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\\.iam\\.gserviceaccount\\.com$", var.vm_service_account_email))
+    error_message = "vm_service_account_email must be a user-managed service account email (<id>@<project>.iam.gserviceaccount.com)."
+  }
+}
+
+variable "labels" {
+  description = "Extra labels on every resource that takes labels (merged under project/managed-by/stack)."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, v in var.labels : can(regex("^[a-z][a-z0-9_-]{0,62}$", k)) && can(regex("^[a-z0-9_-]{0,63}$", v))])
+    error_message = "labels: keys start with a lowercase letter; keys and values use lowercase letters, digits, _ and - (at most 63 characters)."
   }
 }
 

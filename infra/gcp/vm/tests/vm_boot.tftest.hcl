@@ -19,9 +19,10 @@ mock_provider "google" {
 }
 
 variables {
-  project_id          = "shipshape-test-123456"
-  release_bucket      = "shipshape-test-releases"
-  release_signing_key = "projects/shipshape-test-123456/locations/us-central1/keyRings/shipshape/cryptoKeys/release-signing"
+  project_id               = "shipshape-test-123456"
+  vm_service_account_email = "shipshape-vm@shipshape-test-123456.iam.gserviceaccount.com"
+  release_bucket           = "shipshape-test-releases"
+  release_signing_key      = "projects/shipshape-test-123456/locations/us-central1/keyRings/shipshape/cryptoKeys/release-signing"
 }
 
 run "vm_boot" {
