@@ -366,13 +366,6 @@ def test_mutation_bootstrap_without_compute_is_caught(terraform, planned_plans, 
     assert apis_missing_from_bootstrap(terraform, planned_plans["defaults"], root) == {"compute.googleapis.com"}
 
 
-# compute.tf (owned with the VM's boot configuration) still creates its own account today: the VM runs as
-# that one, not as the bootstrap's account the firewall targets. strict: once compute.tf takes
-# var.vm_service_account_email this passes, and the marker must go.
-test_vm_runs_as_the_firewall_target = pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="compute.tf still creates google_service_account.vm; it must use var.vm_service_account_email",
-)(test_vm_runs_as_the_firewall_target)
 
 
 # --------------------------------------------------------------------------------------------

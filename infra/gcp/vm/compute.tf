@@ -26,7 +26,7 @@ module "boot" {
     endpoint       = "https://storage.googleapis.com"
     public_key_pem = data.google_kms_crypto_key_version.release_signing.public_key[0].pem
   }
-  environment      = var.app_environment
+  environment      = var.environment
   data_disk_device = "/dev/disk/by-id/google-${local.data_device_name}"
 }
 
@@ -38,40 +38,9 @@ data "google_compute_image" "os" {
   project     = var.image_project
   family      = var.image_family
   most_recent = true
-}
 
-# The VM's own identity: it may write logs and metrics, nothing else. Not the Compute Engine
-# default service account, which holds Editor on the project in many organisations.
-resource "google_service_account" "vm" {
-  account_id   = "${var.name}-vm-sa"
-  display_name = "shipshape hello VM"
-  description  = "Runtime identity of the shipshape VM (Terraform: infra/gcp/vm); log and metric writer only"
-
+  # On a fresh project the Compute API must be on before this read.
   depends_on = [google_project_service.required]
-}
-
-resource "google_project_iam_member" "vm" {
-  for_each = toset([
-    "roles/logging.logWriter",
-    "roles/monitoring.metricWriter",
-  ])
-
-  project = var.project_id
-  role    = each.value
-  member  = google_service_account.vm.member
-}
-
-# Least privilege: read objects of the release bucket, under the release prefix only (IAM condition),
-# nothing else of the project's storage.
-resource "google_storage_bucket_iam_member" "vm_reads_releases" {
-  bucket = var.release_bucket
-  role   = "roles/storage.objectViewer"
-  member = google_service_account.vm.member
-
-  condition {
-    title      = "release-prefix-only"
-    expression = "resource.name.startsWith(\"projects/_/buckets/${var.release_bucket}/objects/${var.release_prefix}\")"
-  }
 }
 
 # The database: a persistent disk of its own, never deleted with the VM (no auto-delete); a replaced VM
@@ -103,7 +72,7 @@ resource "google_compute_disk" "data" {
 # does, since cloud-init runs once per instance; the data disk moves to the new VM.
 
 resource "google_compute_instance" "vm" {
-  # checkov:skip=CKV_GCP_40: the seed requires a public IP serving /hello; the address is static, and the firewall opens only 80, 443, ICMP and 22 from 104.154.0.0/15
+  # checkov:skip=CKV_GCP_40: the service is public by design: /hello on a public IP; the address is static, and the firewall opens only 80, 443, ICMP and 22 from 104.154.0.0/15
   name         = var.name
   description  = "shipshape hello service (GET /hello) on port 80"
   machine_type = var.machine_type
@@ -137,9 +106,10 @@ resource "google_compute_instance" "vm" {
   }
 
   service_account {
-    email = google_service_account.vm.email
-    # Access scopes narrowed to what the Ops Agent writes and the release reads, on top of the IAM
-    # roles above.
+    # The VM's own identity, made and granted by infra/gcp/bootstrap (logs, metrics, reading the
+    # releases): the apply identity may attach it, never create accounts or grant roles.
+    email = var.vm_service_account_email
+    # Access scopes narrowed to what the Ops Agent writes and the release reads, on top of its roles.
     scopes = [
       "https://www.googleapis.com/auth/logging.write",
       "https://www.googleapis.com/auth/monitoring.write",
@@ -180,8 +150,8 @@ resource "google_compute_instance" "vm" {
     role    = "hello"
   }
 
-  # The first boot already ships logs: the roles exist before the VM does.
-  depends_on = [google_project_iam_member.vm, google_storage_bucket_iam_member.vm_reads_releases, google_compute_route.internet]
+  # The first boot downloads the release: the route to the internet exists before the VM does.
+  depends_on = [google_compute_route.internet]
 
   lifecycle {
     # A newer image in the family must not replace the VM on an unrelated apply.

@@ -230,14 +230,14 @@ variable "data_disk_size_gb" {
   }
 }
 
-variable "app_environment" {
+variable "environment" {
   description = "Extra environment for the service, merged over the defaults in compute.tf (PORT=80, the SQLite DATABASE_URL, JSON logs), e.g. { GREETING = \"...\" }."
   type        = map(string)
   default     = {}
 
   validation {
-    condition     = alltrue([for k in keys(var.app_environment) : can(regex("^[A-Z_][A-Z0-9_]*$", k))])
-    error_message = "app_environment keys must be upper-case environment variable names."
+    condition     = alltrue([for k in keys(var.environment) : can(regex("^[A-Z_][A-Z0-9_]*$", k))])
+    error_message = "environment keys must be upper-case environment variable names."
   }
 }
 

@@ -49,8 +49,8 @@ run "vm_boot" {
     error_message = "The data disk must be a separate persistent disk in the VM's zone."
   }
   assert {
-    condition     = google_storage_bucket_iam_member.vm_reads_releases.role == "roles/storage.objectViewer" && google_storage_bucket_iam_member.vm_reads_releases.bucket == "shipshape-test-releases" && google_storage_bucket_iam_member.vm_reads_releases.condition[0].expression == "resource.name.startsWith(\"projects/_/buckets/shipshape-test-releases/objects/shipshape/\")"
-    error_message = "The VM's service account may read objects of the release prefix only."
+    condition     = google_compute_instance.vm.service_account[0].email == var.vm_service_account_email
+    error_message = "The VM must run as the bootstrap's service account (it reads the releases; the firewall targets it)."
   }
   assert {
     condition     = contains(google_compute_instance.vm.service_account[0].scopes, "https://www.googleapis.com/auth/devstorage.read_only")
