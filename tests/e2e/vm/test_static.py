@@ -25,7 +25,7 @@ def variants(terraform, signing_key):
         "aws": render_user_data(terraform, release={**release_config("s3", signing_key.public),
                                                     "endpoint": "https://shipshape-releases.s3.us-east-1.amazonaws.com"},
                                 cloudwatch_agent_config=CLOUDWATCH,
-                                data_disk_device="/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0"),
+                                data_disk_device="/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0"),  # pragma: allowlist secret
         "gcp": render_user_data(terraform, release={**release_config("gcs", signing_key.public),
                                                     "endpoint": "https://storage.googleapis.com"},
                                 data_disk_device="/dev/disk/by-id/google-shipshape-data"),

@@ -15,7 +15,7 @@ mock_provider "aws" {
     defaults = { name = "example.com." }
   }
   mock_data "aws_secretsmanager_random_password" {
-    defaults = { random_password = "not-a-real-password-0123456789abcdefghij" }
+    defaults = { random_password = "not-a-real-password-0123456789abcdefghij" } # pragma: allowlist secret
   }
   mock_data "aws_eks_addon_version" {
     defaults = { version = "v0.8.0-eksbuild.5" }
