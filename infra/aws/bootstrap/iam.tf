@@ -110,10 +110,14 @@ resource "aws_iam_policy" "stack_read" {
       {
         Sid    = "RefreshReads"
         Effect = "Allow"
-        Action = flatten([for svc in [
-          "acm", "aps", "autoscaling", "cloudwatch", "ec2", "eks", "elasticloadbalancing", "iam", "kms", "logs",
-          "rds", "route53", "s3", "secretsmanager", "sns", "ssm", "wafv2",
-        ] : ["${svc}:Describe*", "${svc}:Get*", "${svc}:List*"]])
+        Action = [
+          "acm:Describe*", "acm:Get*", "acm:List*", "aps:Describe*", "aps:Get*", "aps:List*", "autoscaling:Describe*",
+          "cloudwatch:Describe*", "cloudwatch:Get*", "cloudwatch:List*", "ec2:Describe*", "ec2:Get*", "eks:Describe*",
+          "eks:List*", "elasticloadbalancing:Describe*", "iam:Get*", "iam:List*", "kms:Describe*", "kms:Get*", "kms:List*",
+          "logs:Describe*", "logs:Get*", "logs:List*", "rds:Describe*", "rds:List*", "route53:Get*", "route53:List*",
+          "s3:Get*", "s3:List*", "secretsmanager:Describe*", "secretsmanager:Get*", "secretsmanager:List*", "sns:Get*",
+          "sns:List*", "ssm:Describe*", "ssm:Get*", "ssm:List*", "wafv2:Describe*", "wafv2:Get*", "wafv2:List*",
+        ]
         Resource = "*"
       },
       {
@@ -141,7 +145,7 @@ resource "aws_iam_policy" "stack_read" {
         Action = [
           "aps:GetLabels", "aps:GetMetricMetadata", "aps:GetSeries", "aps:QueryMetrics",
           "ec2:GetConsoleOutput", "ec2:GetConsoleScreenshot", "ec2:GetLaunchTemplateData", "ec2:GetPasswordData",
-          "logs:FilterLogEvents", "logs:GetLogEvents", "logs:GetLogObject", "logs:GetLogRecord",
+          "logs:FilterLogEvents", "logs:GetLogEvents", "logs:GetLogRecord",
           "logs:GetQueryResults", "logs:StartLiveTail", "logs:StartQuery", "logs:Unmask",
           "rds:DownloadCompleteDBLogFile", "rds:DownloadDBLogFilePortion",
           "secretsmanager:BatchGetSecretValue", "secretsmanager:GetSecretValue",
@@ -380,9 +384,15 @@ resource "aws_iam_policy" "apply" {
       {
         Sid       = "DenyClusterAccessForCiRoles"
         Effect    = "Deny"
-        Action    = ["eks:AssociateAccessPolicy", "eks:CreateAccessEntry", "eks:UpdateAccessEntry"]
+        Action    = ["eks:CreateAccessEntry"]
         Resource  = "*"
         Condition = { ArnLike = { "eks:principalArn" = [local.role_arns.plan, local.role_arns.apply, local.role_arns.publish] } }
+      },
+      {
+        Sid      = "DenyClusterPoliciesForCiRoles"
+        Effect   = "Deny"
+        Action   = ["eks:AssociateAccessPolicy", "eks:UpdateAccessEntry"]
+        Resource = [for r in ["plan", "apply", "publish"] : "arn:${local.partition}:eks:*:${local.account_id}:access-entry/*/role/${local.account_id}/${var.name}-ci-${r}/*"]
       },
     ]
   })
