@@ -104,6 +104,7 @@ resource "aws_iam_policy" "guardrails" {
 resource "aws_iam_policy" "stack_read" {
   name        = "${var.name}-ci-stack-read"
   description = "Refresh reads of the shipshape stacks, without data reads"
+  # checkov:skip=CKV_AWS_355:Describe/Get/List of resources the stacks create (ids unknown in advance); data reads are denied below
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [

@@ -118,6 +118,9 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
       expiration {
         days = rule.value.days
       }
+      abort_incomplete_multipart_upload {
+        days_after_initiation = 7
+      }
     }
   }
 

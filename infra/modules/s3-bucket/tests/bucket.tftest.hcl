@@ -68,7 +68,8 @@ run "kms_bucket_with_logging" {
       aws_s3_bucket_lifecycle_configuration.this.rule[0].noncurrent_version_expiration[0].noncurrent_days == 90 &&
       aws_s3_bucket_lifecycle_configuration.this.rule[0].abort_incomplete_multipart_upload[0].days_after_initiation == 7 &&
       aws_s3_bucket_lifecycle_configuration.this.rule[1].expiration[0].days == 30 &&
-      aws_s3_bucket_lifecycle_configuration.this.rule[1].filter[0].prefix == "tmp/"
+      aws_s3_bucket_lifecycle_configuration.this.rule[1].filter[0].prefix == "tmp/" &&
+      aws_s3_bucket_lifecycle_configuration.this.rule[1].abort_incomplete_multipart_upload[0].days_after_initiation == 7
     )
     error_message = "lifecycle: old versions and incomplete uploads, plus the optional expiration"
   }
