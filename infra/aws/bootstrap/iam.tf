@@ -359,7 +359,7 @@ resource "aws_iam_policy" "apply" {
         Effect    = "Allow"
         Action    = ["iam:CreateServiceLinkedRole"]
         Resource  = "*"
-        Condition = { StringEquals = { "iam:AWSServiceName" = ["autoscaling.amazonaws.com", "eks.amazonaws.com", "eks-nodegroup.amazonaws.com", "elasticloadbalancing.amazonaws.com", "rds.amazonaws.com"] } }
+        Condition = { StringEquals = { "iam:AWSServiceName" = ["autoscaling.amazonaws.com", "eks.amazonaws.com", "eks-nodegroup.amazonaws.com", "elasticloadbalancing.amazonaws.com", "rds.amazonaws.com", "scraper.aps.amazonaws.com"] } }
       },
       # The bootstrap's keys: state usage only; never administer or re-alias them, never sign with any key.
       {
