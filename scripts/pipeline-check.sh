@@ -74,8 +74,14 @@ self_test() {
   mutate "$CIRCLE" "$WORK/bad-logic.yml" "- run: make lint" "- run: cargo clippy -- -D warnings"
   must_fail "logic inlined in YAML" refs "$WORK/bad-logic.yml" "$GHA"
 
-  mutate "$CIRCLE" "$WORK/bad-filter.yml" $'      - deploy-vm:\n          context: shipshape-aws-deploy\n          requires: [lint, test, coverage, deny, secret-scan, tf-check, vm-boot-test, release-binary]\n          filters:\n            branches:\n              only: main' $'      - deploy-vm:\n          context: shipshape-aws-deploy\n          requires: [lint, test, coverage, deny, secret-scan, tf-check, vm-boot-test, release-binary]'
+  mutate "$CIRCLE" "$WORK/bad-filter.yml" $'          serial-group: << pipeline.project.slug >>/deploy-vm\n          filters:\n            branches:\n              only: main\n' $'          serial-group: << pipeline.project.slug >>/deploy-vm\n          filters:\n'
   must_fail "deploy job on every branch" refs "$WORK/bad-filter.yml" "$GHA"
+
+  mutate "$CIRCLE" "$WORK/bad-serial.yml" "          serial-group: << pipeline.project.slug >>/infrastructure" ""
+  must_fail "tf-apply without a serial-group" refs "$WORK/bad-serial.yml" "$GHA"
+
+  mutate "$CIRCLE" "$WORK/bad-apply-tag.yml" $'/infrastructure\n          filters:\n            branches:\n              only: main' $'/infrastructure\n          filters:\n            branches:\n              only: main\n            tags:\n              only: /^v.*/'
+  must_fail "tf-apply on release tags" refs "$WORK/bad-apply-tag.yml" "$GHA"
 
   mutate "$CIRCLE" "$WORK/bad-approval.yml" "          requires: [hold-apply]" "          requires: [tf-plan]"
   must_fail "tf-apply without approval" refs "$WORK/bad-approval.yml" "$GHA"
