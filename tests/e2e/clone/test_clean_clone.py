@@ -17,6 +17,7 @@ import pytest
 
 from habitat import ROOT, require, run
 
+HELPER_LINE = re.compile(r"^(make: \*\*\*|\S+: FAILED in step: |steps finished before the failure:|\s+\d+\.\d s  )")
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)|panicked at|^\s+at .+\(.+:\d+:\d+\)$", re.M)
 STEP_TIMEOUT = int(os.environ.get("CLEAN_CLONE_STEP_TIMEOUT", "3600"))
 
@@ -69,7 +70,9 @@ def test_step_passes_or_names_what_is_missing(clone, name, extra_env, target):
     env = dict(clean_env(clone), **extra_env)
     proc = subprocess.run(["make", target], cwd=clone, env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT)
     out = (proc.stdout + proc.stderr)
-    last = [ln for ln in proc.stderr.strip().splitlines() if ln.strip() and not ln.startswith("make: ***")]
+    # The step helper's own closing lines (timings, "FAILED in step") and make's are not the cause.
+    last = [ln for ln in proc.stderr.strip().splitlines()
+            if ln.strip() and not HELPER_LINE.match(ln)]
     print(f"{name}: exit {proc.returncode}; last line: {last[-1] if last else '(none)'}")
     if proc.returncode != 0:
         print("---- the step's last 40 lines ----\n" + "\n".join(out.strip().splitlines()[-40:]))
