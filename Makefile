@@ -2,7 +2,12 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help lint test pg-start coverage chart-check tf-check image-test vm-boot-test pipeline-check bench
+.PHONY: help lint test pg-start coverage chart-check tf-check image-test vm-boot-test pipeline-check clean-clone-check bench
+
+# Targets that need a whole machine with root: a container engine (podman, Docker with BuildKit) or
+# systemd-nspawn. CI runs them on machine executors / the runner VM, never inside a container;
+# `make pipeline-check` enforces it.
+MACHINE_TARGETS := image-test vm-boot-test image publish
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -22,15 +27,19 @@ chart-check: ## Lint, render, schema-validate and policy-scan the Helm chart
 tf-check: ## fmt, offline validate, tests and checkov for every Terraform stack
 	scripts/tf-check.sh
 
-image-test: ## Build the Dockerfile daemonless with podman and run it as users will
-	scripts/image-test.sh
+image-test: ## Provision, then build the Dockerfile and run the image as users will (tests/e2e/image; E2E_ARGS="-k NAME")
+	scripts/provision.sh image-test
+	scripts/e2e.sh image
 
 vm-boot-test: ## Boot the VM's boot configuration in systemd-nspawn: pytest tests/e2e/vm (JUnit in out/junit)
 	scripts/provision-vm-test.sh
 	cargo build --release --locked --bin shipshape
 	source scripts/lib/venv.sh && pytest -p no:cacheprovider --junitxml=out/junit/vm-boot-test.xml tests/e2e/vm
 
-pipeline-check: ## Validate the CircleCI and GitHub Actions configs offline
+clean-clone-check: ## Every .ci/run step from a fresh clone with nothing beside it: passes or names what is missing
+	scripts/e2e.sh clone
+
+pipeline-check: ## Validate the CI configs, Renovate and pre-commit configs offline, with mutation self-tests
 	scripts/pipeline-check.sh
 
 bench: ## Loopback load test against shipshape (and the baselines); prints numbers
@@ -54,7 +63,7 @@ secret-scan: ## Scan the working tree for committed secrets (detect-secrets)
 policy: ## hadolint and checkov on the Dockerfile
 	scripts/policy.sh
 
-image: ## docker buildx build with BuildKit cache, Trivy CVE gate (CRITICAL), SBOM, OCI archive (needs Docker)
+image: ## BuildKit: amd64+arm64 index (cross-compiled, file-checked), pinned bases, Trivy CRITICAL gate, SBOMs (needs Docker)
 	scripts/image.sh
 
 release-binary: ## cargo build --release; binary + sha256 into out/release/

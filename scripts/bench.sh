@@ -9,6 +9,7 @@
 #   BENCH_WARMUP=2         unrecorded seconds per target before round 1
 #   BENCH_SEED_USERS=100   users in the list scenario     BENCH_POSTGRES=1 (0 skips PostgreSQL)
 #   BENCH_OUT=out/bench    where runs.tsv and results.md go
+#   BENCH_BIN=target/release/shipshape   the shipshape binary measured (e.g. a static build, to compare)
 #   BENCH_SCENARIOS="hello list create"   a subset runs only those
 #   Peers, optional (their code is not in this repo; docs/performance.md says how they were run):
 #   BENCH_FLASK_URL (hello), BENCH_DJANGO_URL (gunicorn: list, create),
@@ -26,24 +27,17 @@ WARMUP=${BENCH_WARMUP:-2}
 SEED=${BENCH_SEED_USERS:-100}
 USE_PG=${BENCH_POSTGRES:-1}
 OUT=${BENCH_OUT:-out/bench}
+BIN=${BENCH_BIN:-target/release/shipshape}
 SCENARIOS=" ${BENCH_SCENARIOS:-hello list create} "
 
-CURRENT_STEP=setup
-step() { # step NAME CMD...: runs CMD, printing the step's name and duration
-  local name=$1 t0=$SECONDS
-  shift
-  CURRENT_STEP=$name
-  echo "==> $name"
-  "$@"
-  echo "<== $name ($((SECONDS - t0)) s)"
-}
+# shellcheck source=scripts/lib/step.sh
+source scripts/lib/step.sh
 
 WORK=$(mktemp -d /tmp/shipshape-bench.XXXXXX)
 PIDS=()
 PG_DB=""
 cleanup() {
-  local rc=$? p
-  [ "$rc" -eq 0 ] || echo "bench: FAILED in step: $CURRENT_STEP (exit $rc)" >&2
+  local p
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   if [ -n "$PG_DB" ]; then
@@ -51,7 +45,7 @@ cleanup() {
   fi
   rm -rf "$WORK"
 }
-trap cleanup EXIT
+on_exit cleanup
 
 # Only loopback targets: this is a load generator.
 is_loopback() { [[ $1 =~ ^http://(127\.[0-9]+\.[0-9]+\.[0-9]+|localhost|\[::1\])(:[0-9]+)?/?$ ]]; }
@@ -99,7 +93,7 @@ rss_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 start_servers() {
   # Production defaults (JSON request logs at info, limits, metrics); only bind and port differ.
   start shipshape-sqlite env BIND_ADDRESS=127.0.0.1 PORT=0 \
-    DATABASE_URL="sqlite://$WORK/bench.db" target/release/shipshape serve
+    DATABASE_URL="sqlite://$WORK/bench.db" "$BIN" serve
   if [ "$USE_PG" = 1 ]; then
     local pg url ca
     pg=$(scripts/pg-start.sh)
@@ -110,7 +104,7 @@ start_servers() {
     runuser -u postgres -- createdb -O shipshape "$PG_DB"
     # TLS with verify-full, as the service talks to RDS.
     start shipshape-postgres env BIND_ADDRESS=127.0.0.1 PORT=0 \
-      DATABASE_URL="${url%/*}/$PG_DB?sslmode=verify-full&sslrootcert=$ca" target/release/shipshape serve
+      DATABASE_URL="${url%/*}/$PG_DB?sslmode=verify-full&sslrootcert=$ca" "$BIN" serve
   fi
   start bare-hyper env BIND_ADDRESS=127.0.0.1 PORT=0 target/release/examples/bare_hyper
   local t
@@ -271,7 +265,7 @@ report() {
       [ -n "${PID[$t]:-}" ] || continue
       echo "- $t: RSS now $(rss_kib "${PID[$t]}" VmRSS) KiB, peak $(rss_kib "${PID[$t]}" VmHWM) KiB"
     done
-    echo "- release binary target/release/shipshape: $(stat -c %s target/release/shipshape) bytes"
+    echo "- release binary $BIN: $(stat -c %s "$BIN") bytes"
   } | tee "$OUT/results.md"
 }
 

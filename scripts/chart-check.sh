@@ -9,6 +9,9 @@ set -Eeuo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
+# Named, timed steps; a failure names its step (scripts/lib/step.sh).
+# shellcheck source=scripts/lib/step.sh
+source scripts/lib/step.sh
 CHART=deploy/helm/shipshape
 
 if [ -n "${CHART_CHECK_OUT:-}" ]; then
@@ -16,25 +19,8 @@ if [ -n "${CHART_CHECK_OUT:-}" ]; then
   mkdir -p "$OUT"
 else
   OUT="$(mktemp -d)"
-  trap 'rm -rf "$OUT"' EXIT
+  on_exit "rm -rf '$OUT'"
 fi
-
-current=""
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-secs() { local ms=$(( $(now_ms) - $1 )); printf '%d.%01ds' $(( ms / 1000 )) $(( ms % 1000 / 100 )); }
-total_start=$(now_ms)
-step() {
-  current="$1"
-  step_start=$(now_ms)
-  echo "==> $current"
-}
-done_step() {
-  echo "    $current: $(secs "$step_start")"
-}
-trap_err() {
-  echo "chart-check: FAILED in step: $current" >&2
-}
-trap trap_err ERR
 
 step "python tools venv (tools/python/*.txt)"
 command -v python3 >/dev/null || { source scripts/lib/apt.sh; need_apt python3 python3-venv; }
@@ -42,7 +28,7 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || { source scripts/lib/apt.sh; 
 # shellcheck source=scripts/lib/venv.sh
 source scripts/lib/venv.sh
 python -c 'import helm_python, kubernetes_validate, yaml' >/dev/null
-done_step
+step_end
 
 step "promtool (Debian package prometheus)"
 command -v promtool >/dev/null || { source scripts/lib/apt.sh; need_apt prometheus; }
@@ -55,19 +41,19 @@ if command -v helm >/dev/null && [ -z "${CHART_BACKEND:-}" ]; then
 else
   echo "    no helm on PATH: helm-python-sdk $(python -c 'import helm_python as h; print(h.helm_c_version(), "/ Helm SDK", h.helm_sdk_version())')"
 fi
-done_step
+step_end
 
 step "helm lint --strict (every value set, kube 1.30)"
 python tests/chart/render_validate.py lint
-done_step
+step_end
 
 step "render every value set"
 python tests/chart/render_validate.py render "$OUT/chart"
-done_step
+step_end
 
 step "kubernetes schema validation (strict, 1.30.0 and 1.37.0)"
 python tests/chart/render_validate.py validate "$OUT/chart"
-done_step
+step_end
 
 step "yamllint (chart values, value sets, Helm's rendered text)"
 yamllint -c tests/chart/yamllint.yaml -f parsable --strict \
@@ -75,11 +61,11 @@ yamllint -c tests/chart/yamllint.yaml -f parsable --strict \
   tests/chart/yamllint.yaml "$OUT/chart-raw" deploy/helm/shipshape/files deploy/monitoring/tests
 python -m json.tool "$CHART/values.schema.json" >/dev/null
 echo "    ok ($(find "$OUT/chart-raw" -name '*.yaml' | wc -l) rendered files + chart and value files)"
-done_step
+step_end
 
 step "chart assertions and refused values (pytest tests/chart)"
 python -m pytest tests/chart -q -p no:cacheprovider --junitxml="$OUT/chart-pytest.xml"
-done_step
+step_end
 
 step "checkov (rendered manifests, skips in $CHART/.checkov.yaml and inline)"
 set +e
@@ -111,7 +97,7 @@ open(summary_path, "w").write(line)
 if total["failed"] or total["parsing_errors"] or total["resource_count"] == 0 or rc not in (0, 1):
     sys.exit(1)
 PY
-done_step
+step_end
 
 python - "$OUT" "$ROOT/$CHART/.checkov.yaml" <<'PY'
 import json, pathlib, sys, yaml
@@ -126,4 +112,5 @@ print(f"    manifests rendered: {v['objects']}; schema-validated: {v['validated_
 print(f"    not schema-validated (CRD kinds): {', '.join(v['skipped_crd']) or 'none'}")
 print(f"    checkov: {(out / 'checkov-summary.txt').read_text()}; checks skipped chart-wide: {', '.join(skips)}")
 PY
-echo "==> chart-check passed in $(secs "$total_start")"
+step_summary
+echo "chart-check: passed"

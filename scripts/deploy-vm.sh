@@ -171,11 +171,10 @@ restore_pointer() {
   fi
   die "release $VERSION did not become ready on the VMs; they kept (or rolled back to) the previous release"
 }
-# Not `step`: a failure here must restore the pointer before the script fails.
-SHIPSHAPE_STEP="trigger and await $VERSION on the VMs"
-echo "==> $SHIPSHAPE_STEP"
+# An open step, not `step NAME CMD`: a failure here must restore the pointer before the script fails.
+step "trigger and await $VERSION on the VMs"
 if ! trigger || ! await; then
   restore_pointer
 fi
-echo "<== $SHIPSHAPE_STEP: ok"
+step_end
 finish

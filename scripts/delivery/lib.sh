@@ -4,51 +4,18 @@
 # input is missing; root-or-sudo package installs. Source it from the repo root: the caller has
 # `set -euo pipefail` and has cd'ed there.
 
-SHIPSHAPE_SCRIPT="$(basename "${0}")"
-SHIPSHAPE_T0=$(date +%s)
-SHIPSHAPE_STEP=""
-
-SHIPSHAPE_CLEANUP=()
-
-# on_exit CMD: run CMD (a string) when the script ends, however it ends. Scripts use this, not `trap`.
-on_exit() {
-  SHIPSHAPE_CLEANUP+=("$1")
-}
-
-_shipshape_exit() {
-  local rc=$? c
-  for c in "${SHIPSHAPE_CLEANUP[@]}"; do
-    eval "$c" || true
-  done
-  # Any failure names the step it happened in (set -e exits through here).
-  if [ $rc -ne 0 ]; then
-    echo "${SHIPSHAPE_SCRIPT}: FAILED in step: ${SHIPSHAPE_STEP:-setup} (exit $rc)" >&2
-  fi
-  exit $rc
-}
-trap _shipshape_exit EXIT
+# Named, timed steps, on_exit cleanups and the failure line naming the step: scripts/lib/step.sh.
+# shellcheck source=scripts/lib/step.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/step.sh"
 
 die() {
-  echo "${SHIPSHAPE_SCRIPT}: $*" >&2
+  echo "${STEP_SCRIPT}: $*" >&2
   exit 1
 }
 
-# step NAME CMD...: run CMD as a named step and print its duration. CMD runs under the caller's
-# `set -e` (so a failing command inside a function stops it) in this shell (so exports persist); on
-# failure the EXIT trap names the step.
-step() {
-  local name="$1" t0
-  shift
-  SHIPSHAPE_STEP="$name"
-  echo "==> ${name}"
-  t0=$(date +%s)
-  "$@"
-  echo "<== ${name}: ok ($(($(date +%s) - t0)) s)"
-}
-
 finish() {
-  SHIPSHAPE_STEP=""
-  echo "${SHIPSHAPE_SCRIPT}: all steps passed in $(($(date +%s) - SHIPSHAPE_T0)) s"
+  step_summary
+  echo "${STEP_SCRIPT}: all steps passed"
 }
 
 # require_env VAR...: the cloud scripts never guess; a missing input stops them before anything happens.
@@ -95,9 +62,9 @@ git_short_sha() {
   echo "${sha:0:12}"
 }
 
-crate_version() {
-  sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1
-}
+# crate_version, release_version: scripts/lib/version.sh.
+# shellcheck source=scripts/lib/version.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/version.sh"
 
 # tf_init DIR: init a stack against its cloud's bootstrap state bucket (key/prefix and locking are in the
 # stack's own backend.tf; bucket, region and KMS key come from the environment, never from Git).

@@ -216,7 +216,7 @@ def main(argv: list[str]) -> int:
         print(__doc__.split("CLI:")[1].strip(), file=sys.stderr)
         return 2
     dirs, args = argv[: argv.index("--")], argv[argv.index("--") + 1:]
-    failed = 0
+    failed = unreachable = 0
     with Terraform() as tf:
         print(f"tfrun: {tf.habitat}", file=sys.stderr)
         for d in dirs:
@@ -225,12 +225,18 @@ def main(argv: list[str]) -> int:
             except RuntimeError as e:
                 print(e, file=sys.stderr)
                 failed += 1
+                unreachable += "could not connect to registry" in str(e)
                 continue
             sys.stdout.write(res.stdout)
             sys.stderr.write(res.stderr)
             print(f"tfrun: {d}: terraform {' '.join(args)}: {'ok' if res.returncode == 0 else 'FAILED'}",
                   file=sys.stderr)
             failed += res.returncode != 0
+    if failed and failed == unreachable:
+        # One line naming what this machine lacks (exit 4, as scripts/provision.sh does).
+        print("tfrun: habitat lacks the Terraform registry (providers cannot be installed): "
+              "set TF_OFFLINE_DIR to the offline accelerator", file=sys.stderr)
+        return 4
     return 1 if failed else 0
 
 
