@@ -3,6 +3,8 @@
 # checks themselves install nothing: they stop with one line naming what the habitat lacks. Idempotent;
 # slow results are cached under ~/.cache/shipshape. Habitat parameters: scripts/lib/habitat.sh.
 #
+#   rust         the toolchain rust-toolchain.toml names (rustup installs it where it can download;
+#                a machine whose only toolchain is that version under another name gets a link)
 #   image-test   container engine and probe tools, the Python tools venv, the base images (pulled by
 #                digest from tools/base-images.lock, or stand-ins built from Debian packages)
 set -euo pipefail
@@ -241,8 +243,23 @@ provision_image_test() {
   fi
 }
 
+rust_toolchain() {
+  local want have sysroot
+  want="$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)"
+  command -v rustup >/dev/null || lacks "rustup (the Rust toolchain manager)"
+  if rustup run "$want" rustc --version 2>/dev/null; then return 0; fi
+  if rustup toolchain install "$want" --profile minimal -c rustfmt -c clippy 2>/dev/null; then return 0; fi
+  # No download possible: accept an installed toolchain of exactly that version.
+  have="$(rustup run stable rustc --version 2>/dev/null | awk '{print $2}')"
+  [ "$have" = "$want" ] || lacks "Rust $want (rustup cannot download it; the installed stable is ${have:-none})"
+  sysroot="$(rustup run stable rustc --print sysroot)"
+  rustup toolchain link "$want" "$sysroot"
+  rustup run "$want" rustc --version
+}
+
 case "$CHECK" in
+  rust) step "rust toolchain (rust-toolchain.toml)" rust_toolchain ;;
   image-test) provision_image_test ;;
-  *) die "usage: scripts/provision.sh image-test" ;;
+  *) die "usage: scripts/provision.sh rust|image-test" ;;
 esac
 step_summary
