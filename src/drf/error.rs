@@ -1,12 +1,13 @@
-//! Every error leaves as JSON with the status DRF would use: `{"detail": ...}` or field errors
-//! `{"field": ["message", ...]}`. Server-side failures are logged, never echoed to the client.
+//! DRF's error shapes: every error leaves as JSON with the status DRF would use, either
+//! `{"detail": ...}` or field errors `{"field": ["message", ...]}`. Server-side failures are logged,
+//! never echoed to the client.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use crate::db::DbError;
+use crate::storage::DbError;
 
 #[derive(Debug)]
 pub struct ApiError {

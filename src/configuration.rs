@@ -1,6 +1,9 @@
 //! Command line and environment configuration (12-factor: every flag has an environment twin).
+//! The help texts here are the configuration reference: the README's table is generated from them
+//! (tests/docs.rs fails when it drifts).
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -34,7 +37,8 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct DbArgs {
-    /// sqlite://relative/path.db, sqlite:///absolute/path.db or postgres://user:pass@host/db?sslmode=...
+    /// Database: `sqlite://relative/path.db`, `sqlite:///absolute/path.db` or
+    /// `postgres://user:pass@host/db?sslmode=verify-full&sslrootcert=/ca.pem`.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -42,6 +46,11 @@ pub struct DbArgs {
         hide_env_values = true
     )]
     pub database_url: String,
+
+    /// File holding the database URL instead (e.g. a mounted Secret). PostgreSQL: re-read every
+    /// second; a new URL is used once it logs in, older connections drain. Not with DATABASE_URL.
+    #[arg(long, env = "DATABASE_URL_FILE", conflicts_with = "database_url")]
+    pub database_url_file: Option<PathBuf>,
 
     /// Maximum connections in the database pool.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -148,10 +157,58 @@ impl ServeArgs {
     }
 }
 
+/// Where the database URL came from, and the URL.
+#[derive(Debug, Clone)]
+pub enum DatabaseUrl {
+    Env(String),
+    File { path: PathBuf, url: String },
+}
+
+impl DatabaseUrl {
+    pub fn url(&self) -> &str {
+        match self {
+            DatabaseUrl::Env(url) | DatabaseUrl::File { url, .. } => url,
+        }
+    }
+
+    /// The setting's name, for error messages.
+    pub fn name(&self) -> String {
+        match self {
+            DatabaseUrl::Env(_) => "DATABASE_URL".into(),
+            DatabaseUrl::File { path, .. } => format!("DATABASE_URL_FILE ({})", path.display()),
+        }
+    }
+}
+
 impl DbArgs {
+    /// DATABASE_URL, or the contents of DATABASE_URL_FILE (surrounding whitespace removed).
+    pub fn database_url(&self) -> Result<DatabaseUrl, ConfigError> {
+        let Some(path) = &self.database_url_file else {
+            return Ok(DatabaseUrl::Env(self.database_url.clone()));
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(format!(
+                "DATABASE_URL_FILE: cannot read {}: {e}",
+                path.display()
+            ))
+        })?;
+        let url = text.trim();
+        if url.is_empty() {
+            return Err(ConfigError(format!(
+                "DATABASE_URL_FILE: {} is empty",
+                path.display()
+            )));
+        }
+        Ok(DatabaseUrl::File {
+            path: path.clone(),
+            url: url.to_owned(),
+        })
+    }
+
     /// The URL without credentials, safe to log.
     pub fn redacted_url(&self) -> String {
-        redact(&self.database_url)
+        self.database_url()
+            .map_or_else(|_| "<unreadable>".into(), |u| redact(u.url()))
     }
 }
 

@@ -1,0 +1,26 @@
+//! The hello service: `GET /hello` (and `/`, so the greeting answers at the bare address).
+
+use axum::extract::State;
+use axum::response::Html;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::state::{AppState, Greeting};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(root))
+        .routes(routes!(hello))
+}
+
+#[utoipa::path(get, path = "/", tag = "hello",
+    responses((status = 200, description = "The greeting", content_type = "text/html; charset=utf-8", body = String)))]
+async fn root(greeting: State<Greeting>) -> Html<String> {
+    hello(greeting).await
+}
+
+#[utoipa::path(get, path = "/hello", tag = "hello",
+    responses((status = 200, description = "The greeting (default `Hello World from BenchSci!`)", content_type = "text/html; charset=utf-8", body = String)))]
+async fn hello(State(greeting): State<Greeting>) -> Html<String> {
+    Html(greeting.0.to_string())
+}
