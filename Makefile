@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help lint test pg-start coverage chart-check tf-check image-test vm-boot-test pipeline-check bench
+.PHONY: help lint test pg-start coverage chart-check tf-check image-test vm-boot-test pipeline-check bench api-fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -15,6 +15,9 @@ test: ## cargo test (PostgreSQL half too when TEST_DATABASE_URL is set)
 
 pg-start: ## Start a local PostgreSQL with TLS for the tests; prints TEST_DATABASE_URL
 	scripts/pg-start.sh
+
+api-fuzz: ## schemathesis against the real server's /openapi.json (fixed seed); fails on any finding
+	scripts/api-fuzz.sh
 
 chart-check: ## Lint, render, schema-validate and policy-scan the Helm chart
 	scripts/chart-check.sh

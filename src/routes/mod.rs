@@ -4,6 +4,7 @@
 mod hello;
 mod ops;
 mod users;
+mod wire;
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::{Router, error_handling::HandleErrorLayer};
+use serde_json::{Value, json};
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::util::MapRequest;
 use tower::{BoxError, Layer, ServiceBuilder};
@@ -60,14 +62,43 @@ fn routes(limits: &Limits) -> OpenApiRouter<AppState> {
         .merge(ops::router())
 }
 
-/// The OpenAPI document of the application.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+/// The OpenAPI document of the application, with the answers middleware gives on top of the
+/// handlers' own: 503 on the guarded routes (shed, timed out, database unavailable) and 406 from
+/// the API's content negotiation.
+pub fn openapi() -> Value {
     let limits = Limits {
         max_body_bytes: 0,
         request_timeout: Duration::from_secs(1),
         max_concurrent_requests: 1,
     };
-    routes(&limits).into_openapi()
+    let mut doc = serde_json::to_value(routes(&limits).into_openapi()).expect("serialisable");
+    let detail = |description: &str| {
+        json!({"description": description, "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}}}})
+    };
+    let unavailable = detail("Overloaded, timed out, or the database is unavailable: try again");
+    let not_acceptable = detail("The Accept header names no JSON type");
+    for (path, item) in doc["paths"].as_object_mut().expect("paths").iter_mut() {
+        let api = path.starts_with("/api/");
+        let guarded = api || path == "/" || path == "/hello";
+        let methods = ["get", "put", "post", "delete", "options", "head", "patch"];
+        for (_, operation) in item
+            .as_object_mut()
+            .expect("path item")
+            .iter_mut()
+            .filter(|(k, _)| methods.contains(&k.as_str()))
+        {
+            let responses = &mut operation["responses"];
+            if guarded {
+                responses["503"] = unavailable.clone();
+            }
+            if api {
+                responses["406"] = not_acceptable.clone();
+            }
+        }
+    }
+    wire::complete(&mut doc);
+    doc
 }
 
 /// The whole application.

@@ -58,9 +58,13 @@ fn not_ready(reason: &str) -> Response {
 /// The original's django-health-check page. It reports the checks that exist here (the database
 /// and its migrations), each "working" or the error.
 #[utoipa::path(get, path = "/ht/", tag = "operations",
-    params(("format" = Option<String>, Query, description = "`json` for JSON")),
-    responses((status = 200, description = "All checks working", body = Object, example = json!({"DatabaseBackend": "working", "MigrationsHealthCheck": "working"})),
-              (status = 503, description = "A check failed")))]
+    params(("format" = Option<String>, Query, description = "`json` for JSON; anything else, or none, for the HTML page")),
+    responses((status = 200, description = "All checks working. JSON for `?format=json` or an `Accept` naming application/json, else HTML.",
+                  content((Object = "application/json", example = json!({"DatabaseBackend": "working", "MigrationsHealthCheck": "working"})),
+                          (String = "text/html; charset=utf-8"))),
+              (status = 503, description = "A check failed; each check says `working` or why not",
+                  content((Object = "application/json", example = json!({"DatabaseBackend": "unavailable: database unreachable", "MigrationsHealthCheck": "unavailable: database unreachable"})),
+                          (String = "text/html; charset=utf-8")))))]
 async fn ht(State(db): State<Db>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     let database = match db.ping().await {
         Ok(()) => WORKING.to_owned(),
@@ -86,7 +90,7 @@ fn unavailable(e: &DbError) -> String {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain; version=0.0.4", body = String)))]
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)))]
 async fn metrics(State(metrics): State<Metrics>, State(db): State<Db>) -> Response {
     let (size, idle, max) = db.pool_stats();
     let pool = "shipshape_db_pool_connections";

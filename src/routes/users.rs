@@ -7,7 +7,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use bytes::Bytes;
-use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -20,10 +19,24 @@ use crate::drf::{ApiError, metadata::metadata, serializer};
 use crate::state::{AppState, BodyLimit};
 use crate::storage::{Db, DbError};
 
+use super::wire::{
+    BadRequest, Detail, NewUserForm, NewUserJson, NewUserMultipart, UserJson, UserPatchForm,
+    UserPatchJson, UserPatchMultipart,
+};
+
 const LIST_PATH: &str = "/api/users/";
 
 /// Largest page `?limit=` may ask for; without `limit` the whole list is returned, as before.
 pub const MAX_LIMIT: i64 = 1000;
+
+/// A query integer: digits with an optional minus sign, nothing else.
+fn integer(v: &str) -> Option<i64> {
+    let digits = v.strip_prefix('-').unwrap_or(v);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse().ok()
+}
 
 pub fn router() -> OpenApiRouter<AppState> {
     let root = OpenApiRouter::new()
@@ -48,25 +61,6 @@ pub fn router() -> OpenApiRouter<AppState> {
             negotiate,
         ));
     root.merge(list).merge(detail)
-}
-
-/// A user on the wire: keys in the model's field order.
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = User)]
-struct UserJson {
-    id: i64,
-    dni: String,
-    name: String,
-}
-
-impl From<User> for UserJson {
-    fn from(u: User) -> Self {
-        UserJson {
-            id: u.id,
-            dni: u.dni.as_str().to_owned(),
-            name: u.name.as_str().to_owned(),
-        }
-    }
 }
 
 fn user_json(row: crate::storage::UserRow) -> Json<UserJson> {
@@ -110,17 +104,20 @@ async fn api_root(headers: HeaderMap) -> Json<Value> {
 }
 
 #[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)] // documents the query string; parsed by hand for DRF-style errors
 struct ListParams {
-    /// Page size, 1..=1000. Without it the whole list is returned.
+    /// Page size. Without it the whole list is returned.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// Users to skip (with or without `limit`).
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/api/users/", tag = "users", params(ListParams),
     responses((status = 200, description = "Users in ascending id order", body = [UserJson]),
-              (status = 400, description = "Invalid limit or offset")))]
+              (status = 400, description = "Invalid limit or offset", body = BadRequest)))]
 async fn list_users(
     State(db): State<Db>,
     RawQuery(query): RawQuery,
@@ -129,8 +126,8 @@ async fn list_users(
     let param = |key: &str, min: i64, max: i64| -> Result<Option<i64>, ApiError> {
         match pairs.iter().rev().find(|(k, _)| k == key) {
             None => Ok(None),
-            Some((_, v)) => match v.trim().parse::<i64>() {
-                Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+            Some((_, v)) => match integer(v) {
+                Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
                 _ => Err(ApiError::field(
                     key,
                     &format!("Ensure this value is an integer from {min} to {max}."),
@@ -147,12 +144,12 @@ async fn list_users(
 }
 
 #[utoipa::path(post, path = "/api/users/", tag = "users",
-    request_body(description = "JSON, form-urlencoded or multipart form",
-        content((UserBody = "application/json"), (UserBody = "application/x-www-form-urlencoded"), (UserBody = "multipart/form-data"))),
+    request_body(description = "JSON, form-urlencoded or multipart form. An empty body is an empty form.",
+        content((NewUserJson = "application/json"), (NewUserForm = "application/x-www-form-urlencoded"), (NewUserMultipart = "multipart/form-data"))),
     responses((status = 201, description = "Created", body = UserJson),
-              (status = 400, description = "Validation error or `{\"detail\":\"User already exists\"}`"),
-              (status = 413, description = "Body over the configured limit"),
-              (status = 415, description = "Unsupported content type")))]
+              (status = 400, description = "Validation errors, a malformed body, or `{\"detail\": \"User already exists\"}`", body = BadRequest),
+              (status = 413, description = "Body over MAX_BODY_BYTES", body = Detail),
+              (status = 415, description = "Unsupported Content-Type", body = Detail)))]
 async fn create_user(
     State(db): State<Db>,
     State(limit): State<BodyLimit>,
@@ -168,19 +165,8 @@ async fn create_user(
     }
 }
 
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // schema only: bodies are validated field by field, DRF-style
-struct UserBody {
-    /// 1..=13 code points after trimming; unique. Numbers are accepted and stored as text.
-    #[schema(max_length = 13)]
-    dni: String,
-    /// 1..=30 code points after trimming.
-    #[schema(max_length = 30)]
-    name: String,
-}
-
-#[utoipa::path(get, path = "/api/users/{id}/", tag = "users", params(("id" = i64, Path)),
-    responses((status = 200, body = UserJson), (status = 404, description = "No such user")))]
+#[utoipa::path(get, path = "/api/users/{id}/", tag = "users", params(("id" = i64, Path, minimum = 1, description = "Python's `int()` of the segment: `01` and `+1` are 1; anything else is not found")),
+    responses((status = 200, description = "The user", body = UserJson), (status = 404, description = "No such user", body = Detail)))]
 async fn get_user(
     State(db): State<Db>,
     Path(id): Path<String>,
@@ -192,9 +178,14 @@ async fn get_user(
         .ok_or_else(ApiError::not_found)
 }
 
-#[utoipa::path(put, path = "/api/users/{id}/", tag = "users", params(("id" = i64, Path)),
-    request_body(content = UserBody),
-    responses((status = 200, body = UserJson), (status = 400), (status = 404), (status = 413), (status = 415)))]
+#[utoipa::path(put, path = "/api/users/{id}/", tag = "users", params(("id" = i64, Path, minimum = 1, description = "Python's `int()` of the segment: `01` and `+1` are 1; anything else is not found")),
+    request_body(description = "Both fields, as for POST.",
+        content((NewUserJson = "application/json"), (NewUserForm = "application/x-www-form-urlencoded"), (NewUserMultipart = "multipart/form-data"))),
+    responses((status = 200, description = "Replaced", body = UserJson),
+              (status = 400, description = "Validation errors (a dni that is another user's too)", body = BadRequest),
+              (status = 404, description = "No such user (checked before the body)", body = Detail),
+              (status = 413, description = "Body over MAX_BODY_BYTES", body = Detail),
+              (status = 415, description = "Unsupported Content-Type", body = Detail)))]
 async fn update_user(
     State(db): State<Db>,
     State(limit): State<BodyLimit>,
@@ -209,9 +200,14 @@ async fn update_user(
     save(&db, id, new).await
 }
 
-#[utoipa::path(patch, path = "/api/users/{id}/", tag = "users", params(("id" = i64, Path)),
-    request_body(content = UserBody, description = "Any subset of the fields"),
-    responses((status = 200, body = UserJson), (status = 400), (status = 404), (status = 413), (status = 415)))]
+#[utoipa::path(patch, path = "/api/users/{id}/", tag = "users", params(("id" = i64, Path, minimum = 1, description = "Python's `int()` of the segment: `01` and `+1` are 1; anything else is not found")),
+    request_body(description = "Any of the fields; no body at all changes nothing.",
+        content((UserPatchJson = "application/json"), (UserPatchForm = "application/x-www-form-urlencoded"), (UserPatchMultipart = "multipart/form-data"))),
+    responses((status = 200, description = "Updated", body = UserJson),
+              (status = 400, description = "Validation errors (a dni that is another user's too)", body = BadRequest),
+              (status = 404, description = "No such user (checked before the body)", body = Detail),
+              (status = 413, description = "Body over MAX_BODY_BYTES", body = Detail),
+              (status = 415, description = "Unsupported Content-Type", body = Detail)))]
 async fn patch_user(
     State(db): State<Db>,
     State(limit): State<BodyLimit>,
@@ -235,8 +231,8 @@ async fn save(db: &Db, id: i64, user: NewUser) -> Result<Json<UserJson>, ApiErro
     }
 }
 
-#[utoipa::path(delete, path = "/api/users/{id}/", tag = "users", params(("id" = i64, Path)),
-    responses((status = 204, description = "Deleted; the id is never reused"), (status = 404)))]
+#[utoipa::path(delete, path = "/api/users/{id}/", tag = "users", params(("id" = i64, Path, minimum = 1, description = "Python's `int()` of the segment: `01` and `+1` are 1; anything else is not found")),
+    responses((status = 204, description = "Deleted; the id is never reused"), (status = 404, description = "No such user", body = Detail)))]
 async fn delete_user(State(db): State<Db>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id)?;
     if db.delete(id).await? {
@@ -252,8 +248,9 @@ async fn options_list() -> Json<Value> {
     Json(metadata("User List", Some("POST")))
 }
 
-#[utoipa::path(options, path = "/api/users/{id}/", tag = "users", params(("id" = i64, Path)),
-    responses((status = 200, description = "DRF-style metadata; no `actions` for an unknown id", body = Object)))]
+#[utoipa::path(options, path = "/api/users/{id}/", tag = "users",
+    params(("id" = String, Path, description = "Anything: the metadata is answered for every id, as DRF does")),
+    responses((status = 200, description = "DRF-style metadata; `actions` only when the user exists", body = Object)))]
 async fn options_detail(
     State(db): State<Db>,
     Path(id): Path<String>,
