@@ -56,7 +56,7 @@ pub struct DbArgs {
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_max_connections: u32,
 
-    /// Seconds to wait for a pooled connection before answering 503.
+    /// Seconds to wait for a database connection before answering 503.
     #[arg(long, env = "DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 3)]
     pub db_acquire_timeout_secs: u64,
 }
@@ -74,7 +74,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub db: DbArgs,
 
-    /// Apply migrations when the server starts.
+    /// Apply the embedded migrations when the server starts; when all are applied it only reads
+    /// (so the least-privilege application role can start with it).
     #[arg(long, env = "MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate_on_start: bool,
 
@@ -86,7 +87,8 @@ pub struct ServeArgs {
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_secs: u64,
 
-    /// Requests served at once; more are shed with 503 instead of queueing without bound.
+    /// Requests served at once; more are shed with 503 instead of queueing without bound (probes
+    /// never are).
     #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_requests: u32,
 
@@ -102,7 +104,7 @@ pub struct ServeArgs {
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
 
-    /// Log format; default: json unless stdout is a terminal.
+    /// Log format; without it, JSON unless stdout is a terminal (one line per request).
     #[arg(long, env = "LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
 
@@ -119,10 +121,11 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, Args)]
 pub struct HealthcheckArgs {
-    /// URL to probe; default http://127.0.0.1:$PORT/healthz.
+    /// URL to probe; by default `http://127.0.0.1:$PORT/healthz`.
     #[arg(long)]
     pub url: Option<String>,
 
+    /// Port of the server on this host, for the default URL.
     #[arg(long, env = "PORT", default_value_t = 8000)]
     pub port: u16,
 
@@ -133,7 +136,7 @@ pub struct HealthcheckArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct SmokeArgs {
-    /// Base URL of the deployment, e.g. https://shipshape.example.com
+    /// Base URL of the deployment, e.g. `https://shipshape.example.com`.
     #[arg(long, env = "SMOKE_BASE_URL")]
     pub base_url: String,
 
