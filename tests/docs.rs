@@ -93,7 +93,7 @@ fn reference() -> String {
 /// Replaces the text between the two markers of `file` with `content`, or checks it is there.
 fn generated_section(path: &Path, begin: &str, end: &str, content: &str) {
     let file = path.display();
-    let text = std::fs::read_to_string(&path).unwrap();
+    let text = std::fs::read_to_string(path).unwrap();
     let start = text
         .find(begin)
         .unwrap_or_else(|| panic!("{file}: no {begin:?}"))
@@ -107,7 +107,7 @@ fn generated_section(path: &Path, begin: &str, end: &str, content: &str) {
         return;
     }
     if std::env::var_os("SHIPSHAPE_BLESS").is_some() {
-        std::fs::write(&path, format!("{}{want}{}", &text[..start], &text[stop..])).unwrap();
+        std::fs::write(path, format!("{}{want}{}", &text[..start], &text[stop..])).unwrap();
         return;
     }
     panic!(
