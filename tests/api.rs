@@ -47,6 +47,11 @@ async fn hello_and_root(b: Backend) {
     s.call(Method::POST, "/hello")
         .await
         .expect(405, detail("Method \"POST\" not allowed."));
+    let options = s.call(Method::OPTIONS, "/hello").await;
+    assert_eq!(options.status, 200);
+    assert_eq!(options.header("allow"), "GET, HEAD, OPTIONS");
+    assert_eq!(options.text, "");
+    assert_eq!(s.get("/hello/").await.status, 404);
 
     let custom = TestApp::spawn_with(&b, &["--greeting", "Hi from a test"]).await;
     assert_eq!(custom.get("/hello").await.text, "Hi from a test");
