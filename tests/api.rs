@@ -565,9 +565,10 @@ async fn methods_allow_and_headers(b: Backend) {
 async fn trailing_slash_optional(b: Backend) {
     let s = TestApp::spawn(&b).await;
     let res = s
-        .send(
-            s.request(Method::POST, "/api/users")
-                .json(&json!({"name": "NoSlash", "dni": "1"})),
+        .send_json(
+            Method::POST,
+            "/api/users",
+            &json!({"name": "NoSlash", "dni": "1"}),
         )
         .await;
     assert_eq!(
@@ -582,9 +583,10 @@ async fn trailing_slash_optional(b: Backend) {
         .await
         .expect(200, json!([user]));
     let res = s
-        .send(
-            s.request(Method::PATCH, &format!("/api/users/{}", user["id"]))
-                .json(&json!({"name": "P"})),
+        .send_json(
+            Method::PATCH,
+            &format!("/api/users/{}", user["id"]),
+            &json!({"name": "P"}),
         )
         .await;
     assert_eq!(res.status, 200);
@@ -639,12 +641,12 @@ async fn concurrent_duplicate_creates(b: Backend) {
         let tasks: Vec<_> = (0..50)
             .map(|i| {
                 let (http, barrier) = ((*s).clone(), barrier.clone());
-                let req = http
-                    .request(Method::POST, "/api/users/")
-                    .json(&json!({"name": format!("R{i}"), "dni": dni}));
+                let body = json!({"name": format!("R{i}"), "dni": dni});
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    http.send(req).await.pair()
+                    http.send_json(Method::POST, "/api/users/", &body)
+                        .await
+                        .pair()
                 })
             })
             .collect();
@@ -668,10 +670,10 @@ async fn concurrent_distinct_creates(b: Backend) {
         .map(|i| {
             let http = (*s).clone();
             tokio::spawn(async move {
-                let req = http
-                    .request(Method::POST, "/api/users/")
-                    .json(&json!({"name": "P", "dni": format!("p{i}")}));
-                http.send(req).await.status
+                let body = json!({"name": "P", "dni": format!("p{i}")});
+                http.send_json(Method::POST, "/api/users/", &body)
+                    .await
+                    .status
             })
         })
         .collect();

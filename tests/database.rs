@@ -182,14 +182,15 @@ async fn postgres_least_privilege_roles() {
     let user = s.create_user("lp1", "Least").await;
     let path = format!("/api/users/{}/", user["id"]);
     let put = s
-        .send(
-            s.request(Method::PUT, &path)
-                .json(&json!({"dni": "lp2", "name": "Privilege"})),
+        .send_json(
+            Method::PUT,
+            &path,
+            &json!({"dni": "lp2", "name": "Privilege"}),
         )
         .await;
     assert_eq!(put.status, 200, "{put}");
     let patch = s
-        .send(s.request(Method::PATCH, &path).json(&json!({"name": "P"})))
+        .send_json(Method::PATCH, &path, &json!({"name": "P"}))
         .await;
     assert_eq!(patch.status, 200, "{patch}");
     assert_eq!(s.users().await.as_array().unwrap().len(), 1);

@@ -135,12 +135,8 @@ async fn openapi_lists_every_route_and_each_is_served(b: Backend) {
             };
             let user = s.create_user(&format!("oa{served}"), "OpenAPI").await;
             let path = path.replace("{id}", &user["id"].to_string());
-            let res = s
-                .send(
-                    s.request(method.clone(), &path)
-                        .json(&json!({"dni": format!("ob{served}"), "name": "X"})),
-                )
-                .await;
+            let body = json!({"dni": format!("ob{served}"), "name": "X"});
+            let res = s.send_json(method, &path, &body).await;
             assert!(![404, 405].contains(&res.status), "{res}");
             served += 1;
         }

@@ -69,7 +69,7 @@ impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
             // Callers map Conflict to the message their endpoint uses; this is the fallback.
-            DbError::Conflict => ApiError::field("dni", "user with this dni already exists."),
+            DbError::Conflict => super::serializer::dni_taken(),
             DbError::Unavailable(err) => {
                 tracing::warn!(error = %err, "database unavailable");
                 ApiError::unavailable("Database unavailable, try again later.")

@@ -1,5 +1,6 @@
 //! DRF's body parsers: JSON, form-urlencoded and multipart bodies become the submitted fields.
 
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::http::{HeaderMap, header};
 use bytes::Bytes;
 use serde_json::{Map, Value};
@@ -8,6 +9,24 @@ use super::ApiError;
 
 /// The submitted fields of a body, as DRF's `request.data` holds them.
 pub type Fields = Map<String, Value>;
+
+/// The submitted fields of a request whose body axum buffered up to `limit` bytes: 413 beyond
+/// it (nothing over the limit is read), 400 for a body that breaks off.
+pub async fn request_fields(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<Fields, ApiError> {
+    match body {
+        Ok(body) => parse_body(headers, body).await,
+        Err(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_))) => {
+            Err(ApiError::payload_too_large(limit))
+        }
+        Err(e) => Err(ApiError::bad_request(format!(
+            "Could not read the request body: {e}"
+        ))),
+    }
+}
 
 /// Parses a request body into the submitted fields, as DRF's parsers would.
 /// An empty body is an empty form whatever the content type (DRF does the same).

@@ -2,7 +2,7 @@
 //! `UserViewSet` served them (docs/contract.md).
 
 use axum::Json;
-use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::from_fn_with_state;
@@ -13,11 +13,11 @@ use utoipa_axum::routes;
 
 use crate::domain::{NewUser, User};
 use crate::drf::negotiation::{Allow, negotiate, query_pairs};
-use crate::drf::parsers::{Fields, parse_body};
+use crate::drf::parsers::request_fields;
 use crate::drf::routing::parse_id;
 use crate::drf::{ApiError, metadata::metadata, serializer};
 use crate::state::{AppState, BodyLimit};
-use crate::storage::{Db, DbError};
+use crate::storage::{Db, DbError, UserRow};
 
 use super::wire::{
     BadRequest, Detail, NewUserForm, NewUserJson, NewUserMultipart, UserJson, UserPatchForm,
@@ -28,15 +28,6 @@ const LIST_PATH: &str = "/api/users/";
 
 /// Largest page `?limit=` may ask for; without `limit` the whole list is returned, as before.
 pub const MAX_LIMIT: i64 = 1000;
-
-/// A query integer: digits with an optional minus sign, nothing else.
-fn integer(v: &str) -> Option<i64> {
-    let digits = v.strip_prefix('-').unwrap_or(v);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    v.parse().ok()
-}
 
 pub fn router() -> OpenApiRouter<AppState> {
     let root = OpenApiRouter::new()
@@ -63,29 +54,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     root.merge(list).merge(detail)
 }
 
-fn user_json(row: crate::storage::UserRow) -> Json<UserJson> {
+fn user_json(row: UserRow) -> Json<UserJson> {
     Json(User::from(row).into())
-}
-
-/// The body, capped by the configured limit (413, not a buffering of anything a client sends).
-fn body_or_413(body: Result<Bytes, BytesRejection>, limit: BodyLimit) -> Result<Bytes, ApiError> {
-    match body {
-        Ok(b) => Ok(b),
-        Err(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_))) => {
-            Err(ApiError::payload_too_large(limit.0))
-        }
-        Err(e) => Err(ApiError::bad_request(format!(
-            "Could not read the request body: {e}"
-        ))),
-    }
-}
-
-async fn fields(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-    limit: BodyLimit,
-) -> Result<Fields, ApiError> {
-    parse_body(headers, body_or_413(body, limit)?).await
 }
 
 #[utoipa::path(get, path = "/api/", tag = "users",
@@ -143,6 +113,15 @@ async fn list_users(
     ))
 }
 
+/// A query integer: digits with an optional minus sign, nothing else.
+fn integer(v: &str) -> Option<i64> {
+    let digits = v.strip_prefix('-').unwrap_or(v);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse().ok()
+}
+
 #[utoipa::path(post, path = "/api/users/", tag = "users",
     request_body(description = "JSON, form-urlencoded or multipart form. An empty body is an empty form.",
         content((NewUserJson = "application/json"), (NewUserForm = "application/x-www-form-urlencoded"), (NewUserMultipart = "multipart/form-data"))),
@@ -156,7 +135,7 @@ async fn create_user(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<UserJson>), ApiError> {
-    let fields = fields(&headers, body, limit).await?;
+    let fields = request_fields(&headers, body, limit.0).await?;
     let new = serializer::new_user(&fields)?;
     match db.create(new.dni.as_str(), new.name.as_str()).await {
         Ok(row) => Ok((StatusCode::CREATED, user_json(row))),
@@ -196,7 +175,7 @@ async fn update_user(
     // As in DRF: the object is looked up before the body is parsed (404 beats 400/415).
     let id = parse_id(&id)?;
     db.get(id).await?.ok_or_else(ApiError::not_found)?;
-    let new = serializer::new_user(&fields(&headers, body, limit).await?)?;
+    let new = serializer::new_user(&request_fields(&headers, body, limit.0).await?)?;
     save(&db, id, new).await
 }
 
@@ -217,7 +196,7 @@ async fn patch_user(
 ) -> Result<Json<UserJson>, ApiError> {
     let id = parse_id(&id)?;
     let current = db.get(id).await?.ok_or_else(ApiError::not_found)?;
-    let patch = serializer::user_patch(&fields(&headers, body, limit).await?)?;
+    let patch = serializer::user_patch(&request_fields(&headers, body, limit.0).await?)?;
     save(&db, id, patch.apply_to(current.into())).await
 }
 

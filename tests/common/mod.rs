@@ -90,6 +90,11 @@ impl Http {
         .await
     }
 
+    /// A request with a JSON body.
+    pub async fn send_json(&self, method: Method, path: &str, body: &Value) -> Reply {
+        self.send(self.request(method, path).json(body)).await
+    }
+
     /// POST /api/users/ with a raw JSON text.
     pub async fn post_user(&self, body: &str) -> Reply {
         self.send_body(Method::POST, "/api/users/", "application/json", body)
@@ -99,9 +104,10 @@ impl Http {
     /// Creates a user and returns it (asserting 201).
     pub async fn create_user(&self, dni: &str, name: &str) -> Value {
         let reply = self
-            .send(
-                self.request(Method::POST, "/api/users/")
-                    .json(&serde_json::json!({"dni": dni, "name": name})),
+            .send_json(
+                Method::POST,
+                "/api/users/",
+                &serde_json::json!({"dni": dni, "name": name}),
             )
             .await;
         assert_eq!(reply.status, 201, "{reply}");
