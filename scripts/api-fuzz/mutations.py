@@ -1,7 +1,9 @@
 """Plants a known mistake in shipshape's OpenAPI document, one per file, so scripts/api-fuzz.sh can
 prove that the check notices when the document and the server disagree again.
 
-    python3 mutations.py served.json OUT_DIR   # writes OUT_DIR/<name>.json, prints the names
+    python3 mutations.py served.json OUT_DIR
+    # writes OUT_DIR/<name>.json; prints "<name>\t<operations>" lines: the operations to test,
+    # comma-separated
 """
 
 import copy
@@ -10,9 +12,12 @@ import sys
 from pathlib import Path
 
 
-def name_without_pattern(doc):
-    """A whitespace-only name is allowed by the document again, yet refused (blank) by the server."""
-    doc["components"]["schemas"]["NewUserJson"]["properties"]["name"]["anyOf"][0].pop("pattern")
+def whitespace_name(doc):
+    """The document allows a name of whitespace only, which the server refuses (blank once trimmed)."""
+    doc["components"]["schemas"]["NewUserJson"]["properties"]["name"] = {
+        "type": "string",
+        "pattern": "^[ \\t\\u3000]+$",
+    }
 
 
 def patch_body_required(doc):
@@ -33,18 +38,25 @@ def health_page_json_only(doc):
         response["content"].pop("text/html; charset=utf-8")
 
 
-MUTATIONS = [name_without_pattern, patch_body_required, offset_maximum, health_page_json_only]
+# Each mistake and the operations that show it (testing only those keeps the run short and its
+# generated data independent of the rest; a PATCH needs a POST before it to find a user).
+MUTATIONS = [
+    (whitespace_name, "POST /api/users/"),
+    (patch_body_required, "POST /api/users/,PATCH /api/users/{id}/"),
+    (offset_maximum, "GET /api/users/"),
+    (health_page_json_only, "GET /ht/"),
+]
 
 
 def main(served, out_dir):
     doc = json.loads(Path(served).read_text())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for mutate in MUTATIONS:
+    for mutate, operation in MUTATIONS:
         mutated = copy.deepcopy(doc)
         mutate(mutated)
         (out / f"{mutate.__name__}.json").write_text(json.dumps(mutated))
-        print(mutate.__name__)
+        print(f"{mutate.__name__}\t{operation}")
 
 
 if __name__ == "__main__":
