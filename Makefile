@@ -28,8 +28,10 @@ tf-check: ## fmt, offline validate, tests and checkov for every Terraform stack
 image-test: ## Build the Dockerfile daemonless with podman and run it as users will
 	scripts/image-test.sh
 
-vm-boot-test: ## Boot the VM's cloud-init and systemd unit in systemd-nspawn
-	scripts/vm-boot-test.sh
+vm-boot-test: ## Boot the VM's boot configuration in systemd-nspawn: pytest tests/e2e/vm (JUnit in out/junit)
+	scripts/provision-vm-test.sh
+	cargo build --release --locked --bin shipshape
+	source scripts/lib/venv.sh && pytest -p no:cacheprovider --junitxml=out/junit/vm-boot-test.xml tests/e2e/vm
 
 pipeline-check: ## Validate the CircleCI and GitHub Actions configs offline
 	scripts/pipeline-check.sh
@@ -64,7 +66,7 @@ release-binary: ## cargo build --release; binary + sha256 into out/release/
 publish: ## Push the image (short-SHA tag) and chart to ECR, cosign-sign (needs AWS + Docker)
 	scripts/publish.sh
 
-deploy-eks: ## helm upgrade --install --atomic --wait, helm test, shipshape smoke (needs AWS + EKS)
+deploy-eks: ## cosign verify, helm upgrade --install --rollback-on-failure --wait by digest, helm test, smoke (needs AWS + EKS)
 	scripts/deploy-eks.sh
 
 eks-platform: ## Cluster layer after infra/aws/eks apply: manifests, RDS CA, controllers, DB secret (admin role)

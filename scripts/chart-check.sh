@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Proves the Helm chart offline: lint and render every value set in tests/chart/values/, validate
 # each rendered object against the Kubernetes 1.30 and 1.37 OpenAPI schemas, assert what
-# production needs (pytest, including the refused bad values), yamllint, and checkov.
+# production needs (pytest, including the refused bad values), the alert rules with promtool
+# (check + unit tests) and the Grafana dashboard (tests/chart/test_monitoring.py), yamllint, checkov.
 # Uses the real `helm` when it is on PATH (CircleCI), else helm-python-sdk (Helm's Go SDK).
 # Set CHART_CHECK_OUT=DIR to keep the rendered manifests and reports (e.g. as CI artifacts).
 set -Eeuo pipefail
@@ -43,6 +44,11 @@ source scripts/lib/venv.sh
 python -c 'import helm_python, kubernetes_validate, yaml' >/dev/null
 done_step
 
+step "promtool (Debian package prometheus)"
+command -v promtool >/dev/null || { source scripts/lib/apt.sh; need_apt prometheus; }
+promtool --version 2>&1 | head -n 1 | sed 's/^/    /'
+done_step
+
 step "backend"
 if command -v helm >/dev/null && [ -z "${CHART_BACKEND:-}" ]; then
   echo "    real helm: $(helm version --short)"
@@ -66,7 +72,7 @@ done_step
 step "yamllint (chart values, value sets, Helm's rendered text)"
 yamllint -c tests/chart/yamllint.yaml -f parsable --strict \
   "$CHART/Chart.yaml" "$CHART/values.yaml" "$CHART/.checkov.yaml" tests/chart/values \
-  tests/chart/yamllint.yaml "$OUT/chart-raw"
+  tests/chart/yamllint.yaml "$OUT/chart-raw" deploy/helm/shipshape/files deploy/monitoring/tests
 python -m json.tool "$CHART/values.schema.json" >/dev/null
 echo "    ok ($(find "$OUT/chart-raw" -name '*.yaml' | wc -l) rendered files + chart and value files)"
 done_step

@@ -1,84 +1,134 @@
 #!/usr/bin/env bash
-# deploy-vm (main only): ship the release binary to the VM path the way infra/aws/vm chose (its README
-# "Deploy"): the stack's SSM Command document installs a URL + sha256 in place on every instance of the
-# deploy group, checks /readyz and restores the previous binary by itself if the new one is not ready.
-#   1. upload out/release/shipshape + shipshape.sha256 to s3://$RELEASE_BUCKET/${RELEASE_PREFIX}<sha>/
-#      (or, with DEPLOY_VM_RELEASE=<sha>, reuse a release already there: redeploy / roll back)
-#   2. aws ssm send-command of the stack's `deploy.ssm_document` to tag DeployGroup=<group>, one
-#      instance at a time, no errors tolerated; wait for every invocation
-#   3. record the release in ${RELEASE_PREFIX}current.json (previous one -> previous.json); tf-plan
-#      feeds it to the stack's binary_url/binary_sha256, so Terraform converges on the same release
-#   4. scripts/smoke.sh against the stack's `url`
-# Inputs: AWS_REGION, RELEASE_BUCKET, RELEASE_PREFIX, TF_STATE_BUCKET, TF_STATE_KMS_KEY_ARN.
+# deploy-vm (main only): release to the VM path of one cloud (DEPLOY_VM_CLOUD=aws|gcp). The VMs install
+# releases themselves (infra/modules/vm-boot's shipshape-release): this script only publishes and points.
+#   1. upload out/release/shipshape-linux-<arch> + .sha256 to <prefix>releases/<version>/ (once; an
+#      existing release must have the same sha256), sign it (.sig: cosign sign-blob with the KMS key)
+#   2. move the release pointer <prefix>current.json to {version, sha256} (the previous one is kept)
+#   3. AWS: run the stack's SSM document (shipshape-release deploy) on the deploy group, one instance at
+#      a time, no error tolerated. GCP: the VM's release timer picks the pointer up within a minute.
+#   4. wait until the VM's /version reports the new revision and /readyz is 200; otherwise put the
+#      previous pointer back (the VMs already rolled back by themselves) and fail.
+# `deploy-vm.sh rollback` points at the release before the current one; DEPLOY_VM_RELEASE=<version>
+# re-points at any published release. Inputs: docs/vm.md "Pipeline".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/delivery/lib.sh
 source scripts/delivery/lib.sh
 
-require_env AWS_REGION RELEASE_BUCKET RELEASE_PREFIX TF_STATE_BUCKET TF_STATE_KMS_KEY_ARN
-require_cmd aws terraform sha256sum openssl
+CLOUD="${DEPLOY_VM_CLOUD:-aws}"
+# The bootstrap's context names the signing key COSIGN_KEY (awskms:///...).
+RELEASE_SIGNING_KEY="${RELEASE_SIGNING_KEY:-${COSIGN_KEY:-}}"
+case "$CLOUD" in
+  aws) require_env AWS_REGION RELEASE_BUCKET RELEASE_PREFIX TF_STATE_BUCKET TF_STATE_KMS_KEY_ARN RELEASE_SIGNING_KEY
+    require_cmd aws terraform ;;
+  gcp) require_env RELEASE_BUCKET RELEASE_PREFIX VM_URL RELEASE_SIGNING_KEY
+    require_cmd gcloud ;;
+  *) die "DEPLOY_VM_CLOUD must be aws or gcp" ;;
+esac
+require_cmd sha256sum curl
 ensure_python3
-STACK=infra/aws/vm
+if [ "$CLOUD" = gcp ]; then
+  # CircleCI: the deploy service account through workload identity federation (no key); elsewhere the
+  # ambient credentials.
+  step "gcp identity: deploy" gcp_auth GCP_DEPLOY_SERVICE_ACCOUNT
+fi
 OUT=out/deploy-vm
 mkdir -p "$OUT"
 WORK="$(mktemp -d)"
 on_exit "rm -rf '$WORK'"
-TIMEOUT_SECS="${DEPLOY_VM_TIMEOUT_SECS:-1200}"
+TIMEOUT_SECS="${DEPLOY_VM_TIMEOUT_SECS:-600}"
 POLL_SECS="${DEPLOY_VM_POLL_SECS:-10}"
+ARCH="${RELEASE_ARCH:-x86_64}"
+NAME="shipshape-linux-$ARCH"
+POINTER="${RELEASE_PREFIX}current.json"
 
-s3key() { echo "${RELEASE_PREFIX}$1/shipshape"; }
+# ---- the bucket, per cloud ------------------------------------------------------------------------
+obj_get() { # obj_get KEY FILE
+  case "$CLOUD" in
+    aws) aws s3 cp --quiet "s3://$RELEASE_BUCKET/$1" "$2" ;;
+    gcp) gcloud storage cp --quiet "gs://$RELEASE_BUCKET/$1" "$2" ;;
+  esac
+}
+obj_put() { # obj_put FILE KEY CONTENT-TYPE
+  case "$CLOUD" in
+    aws) aws s3 cp --quiet --content-type "$3" "$1" "s3://$RELEASE_BUCKET/$2" ;;
+    gcp) gcloud storage cp --quiet --content-type="$3" "$1" "gs://$RELEASE_BUCKET/$2" ;;
+  esac
+}
+# cosign sign-blob --key awskms://... | gcpkms://... prints the base64 DER ECDSA signature over the
+# blob's SHA-256, which the VMs verify with openssl. RELEASE_SIGN_COMMAND replaces it (tests).
+sign() { # sign FILE > SIG
+  if [ -n "${RELEASE_SIGN_COMMAND:-}" ]; then
+    $RELEASE_SIGN_COMMAND "$1"
+  else
+    require_cmd cosign
+    cosign sign-blob --yes --tlog-upload=false --key "$RELEASE_SIGNING_KEY" "$1"
+  fi
+}
 
-upload() {
-  local key want existing
-  if [ -n "${DEPLOY_VM_RELEASE:-}" ]; then
-    SHA="$DEPLOY_VM_RELEASE"
-    key="$(s3key "$SHA")"
-    aws s3 cp --quiet "s3://$RELEASE_BUCKET/$key.sha256" "$WORK/shipshape.sha256" ||
-      die "release $SHA is not in s3://$RELEASE_BUCKET/$key (.sha256 missing)"
-    SHA256="$(cut -d' ' -f1 "$WORK/shipshape.sha256")"
-    echo "redeploying existing release $SHA ($SHA256)"
+# ---- 1. the release --------------------------------------------------------------------------------
+publish() {
+  local key
+  if [ "${1:-}" = rollback ]; then
+    obj_get "${RELEASE_PREFIX}previous.json" "$WORK/target.json" || die "no ${RELEASE_PREFIX}previous.json to roll back to"
+    VERSION="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$WORK/target.json")"
+  else
+    VERSION="${DEPLOY_VM_RELEASE:-}"
+  fi
+  if [ -n "$VERSION" ]; then
+    obj_get "${RELEASE_PREFIX}releases/$VERSION/$NAME.sha256" "$WORK/$NAME.sha256" ||
+      die "release $VERSION is not published (${RELEASE_PREFIX}releases/$VERSION/$NAME.sha256 missing)"
+    SHA256="$(cut -d' ' -f1 "$WORK/$NAME.sha256")"
+    echo "pointing at the published release $VERSION ($SHA256)"
     return 0
   fi
-  [ -x out/release/shipshape ] && [ -f out/release/shipshape.sha256 ] ||
-    die "no out/release/shipshape(.sha256): attach the release-binary job's workspace"
-  (cd out/release && sha256sum --check --quiet shipshape.sha256) || die "out/release/shipshape does not match its sha256"
-  SHA="$(git_short_sha)"
-  SHA256="$(cut -d' ' -f1 out/release/shipshape.sha256)"
-  key="$(s3key "$SHA")"
-  existing="$(aws s3api head-object --bucket "$RELEASE_BUCKET" --key "$key" \
-    --query 'Metadata.sha256' --output text 2>/dev/null || true)"
-  if [ -n "$existing" ] && [ "$existing" != None ]; then
-    [ "$existing" = "$SHA256" ] || die "s3://$RELEASE_BUCKET/$key exists with sha256 $existing, not $SHA256"
-    echo "release $SHA already uploaded"
-    return 0
+  [ -f "out/release/$NAME" ] && [ -f "out/release/$NAME.sha256" ] ||
+    die "no out/release/$NAME(.sha256): attach the release-binary job's workspace"
+  (cd out/release && sha256sum --check --quiet "$NAME.sha256") || die "out/release/$NAME does not match its sha256"
+  VERSION="$(git_short_sha)"
+  SHA256="$(cut -d' ' -f1 "out/release/$NAME.sha256")"
+  key="${RELEASE_PREFIX}releases/$VERSION/$NAME"
+  if obj_get "$key.sha256" "$WORK/existing.sha256" 2>/dev/null; then
+    [ "$(cut -d' ' -f1 "$WORK/existing.sha256")" = "$SHA256" ] ||
+      die "$key exists with another sha256: a release is never overwritten"
+    echo "release $VERSION already uploaded"
+  else
+    obj_put "out/release/$NAME" "$key" application/octet-stream
+    obj_put "out/release/$NAME.sha256" "$key.sha256" text/plain
   fi
-  want="$(openssl dgst -sha256 -binary out/release/shipshape | base64)"
-  # --checksum-sha256: S3 itself rejects the upload if the bytes arrive different.
-  aws s3api put-object --bucket "$RELEASE_BUCKET" --key "$key" --body out/release/shipshape \
-    --checksum-sha256 "$want" --metadata "sha256=$SHA256" --content-type application/octet-stream >/dev/null
-  aws s3api put-object --bucket "$RELEASE_BUCKET" --key "$key.sha256" --body out/release/shipshape.sha256 \
-    --content-type text/plain >/dev/null
-  echo "uploaded s3://$RELEASE_BUCKET/$key ($SHA256)"
+  sign "out/release/$NAME" >"$WORK/$NAME.sig"
+  obj_put "$WORK/$NAME.sig" "$key.sig" text/plain
+  echo "published $key ($SHA256), signed"
 }
-step "upload release binary + sha256" upload
-URL="https://${RELEASE_BUCKET}.s3.${AWS_REGION}.amazonaws.com/$(s3key "$SHA")"
+step "publish the release" publish "${1:-}"
 
-read_stack() {
-  tf_output "$STACK" -json deploy >"$WORK/deploy.json"
-  VM_URL="$(tf_output "$STACK" -raw url)"
-  cat "$WORK/deploy.json"
-  echo
+# ---- 2. the pointer --------------------------------------------------------------------------------
+point() { # point FILE
+  obj_put "$1" "$POINTER" application/json
 }
-step "read infra/aws/vm outputs" read_stack
-field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$WORK/deploy.json" "$1"; }
+move_pointer() {
+  if obj_get "$POINTER" "$WORK/previous.json" 2>/dev/null; then
+    obj_put "$WORK/previous.json" "${RELEASE_PREFIX}previous.json" application/json
+  else
+    rm -f "$WORK/previous.json"
+  fi
+  python3 -c 'import json,sys; print(json.dumps({"version": sys.argv[1], "sha256": sys.argv[2]}))' \
+    "$VERSION" "$SHA256" >"$OUT/current.json"
+  point "$OUT/current.json"
+  cat "$OUT/current.json"
+}
+step "move the release pointer to $VERSION" move_pointer
 
-rollout() {
-  local params cmd_id deadline status
-  params="$(python3 -c 'import json,sys; print(json.dumps({"action":["deploy"],"binaryUrl":[sys.argv[1]],"binarySha256":[sys.argv[2]]}))' "$URL" "$SHA256")"
-  cmd_id="$(aws ssm send-command --region "$AWS_REGION" --document-name "$(field ssm_document)" \
-    --targets "Key=tag:$(field target_tag_key),Values=$(field target_tag_value)" \
-    --parameters "$params" --max-concurrency 1 --max-errors 0 --timeout-seconds 900 \
-    --comment "shipshape $SHA" --query Command.CommandId --output text)"
+# ---- 3. trigger -----------------------------------------------------------------------------------
+trigger() {
+  [ "$CLOUD" = aws ] || { echo "GCP: the VMs' release timer reads the pointer (every minute)"; return 0; }
+  local cmd_id deadline status doc key value
+  tf_output infra/aws/vm -json deploy >"$WORK/deploy.json"
+  VM_URL="${VM_URL:-$(tf_output infra/aws/vm -raw url)}"
+  read -r doc key value < <(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["ssm_document"], d["target_tag_key"], d["target_tag_value"])' "$WORK/deploy.json")
+  cmd_id="$(aws ssm send-command --region "$AWS_REGION" --document-name "$doc" --targets "Key=tag:$key,Values=$value" \
+    --max-concurrency 1 --max-errors 0 --timeout-seconds 900 --comment "shipshape $VERSION" \
+    --query Command.CommandId --output text)"
   echo "SSM command $cmd_id"
   deadline=$(($(date +%s) + TIMEOUT_SECS))
   while :; do
@@ -88,30 +138,44 @@ rollout() {
     case "$status" in
       Success*) break ;;
       Pending* | InProgress* | Delayed*) ;;
-      *)
-        aws ssm list-command-invocations --region "$AWS_REGION" --command-id "$cmd_id" --details \
-          --query 'CommandInvocations[].[InstanceId,Status,CommandPlugins[0].Output]' --output text >&2 || true
-        die "rollout failed: $status (each failed instance restored its previous binary)"
-        ;;
+      *) aws ssm list-command-invocations --region "$AWS_REGION" --command-id "$cmd_id" --details \
+        --query 'CommandInvocations[].[InstanceId,Status,CommandPlugins[0].Output]' --output text >&2 || true
+        return 1 ;;
     esac
-    [ "$(date +%s)" -lt "$deadline" ] || die "rollout did not finish within ${TIMEOUT_SECS} s"
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
     sleep "$POLL_SECS"
   done
-  [ "$(echo "$status" | awk '{print $2}')" -ge 1 ] || die "the command reached no instance (tag $(field target_tag_key)=$(field target_tag_value))"
-  aws ssm list-command-invocations --region "$AWS_REGION" --command-id "$cmd_id" \
-    --query 'CommandInvocations[].[InstanceId,Status]' --output text | tee "$OUT/invocations.txt"
+  [ "$(echo "$status" | awk '{print $2}')" -ge 1 ] || { echo "the command reached no instance" >&2; return 1; }
 }
-step "SSM rollout of $SHA ($(field mode) stack)" rollout
 
-record() {
-  aws s3 cp --quiet "s3://$RELEASE_BUCKET/${RELEASE_PREFIX}current.json" "$WORK/previous.json" 2>/dev/null &&
-    aws s3 cp --quiet "$WORK/previous.json" "s3://$RELEASE_BUCKET/${RELEASE_PREFIX}previous.json"
-  python3 -c 'import json,sys,datetime; print(json.dumps({"sha":sys.argv[1],"url":sys.argv[2],"sha256":sys.argv[3],"deployed_at":datetime.datetime.now(datetime.timezone.utc).isoformat()}))' \
-    "$SHA" "$URL" "$SHA256" >"$OUT/current.json"
-  aws s3 cp --quiet "$OUT/current.json" "s3://$RELEASE_BUCKET/${RELEASE_PREFIX}current.json"
-  cat "$OUT/current.json"
+# ---- 4. await -------------------------------------------------------------------------------------
+await() {
+  local base="${VM_URL%/hello}" deadline rev
+  deadline=$(($(date +%s) + TIMEOUT_SECS))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    rev="$(curl --silent --max-time 5 "$base/version" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("revision",""))' 2>/dev/null || true)"
+    if [ "$rev" = "$VERSION" ] && curl --fail --silent --output /dev/null --max-time 5 "$base/readyz"; then
+      echo "$base reports revision $rev and is ready"
+      return 0
+    fi
+    echo "  $base reports revision '${rev:-?}', waiting for $VERSION"
+    sleep "$POLL_SECS"
+  done
+  return 1
 }
-step "record current release" record
 
-BASE_URL="${VM_URL%/hello}" step "smoke ${VM_URL%/hello}" scripts/smoke.sh
+restore_pointer() {
+  if [ -f "$WORK/previous.json" ]; then
+    point "$WORK/previous.json"
+    echo "release pointer restored to $(cat "$WORK/previous.json")" >&2
+  fi
+  die "release $VERSION did not become ready on the VMs; they kept (or rolled back to) the previous release"
+}
+# Not `step`: a failure here must restore the pointer before the script fails.
+SHIPSHAPE_STEP="trigger and await $VERSION on the VMs"
+echo "==> $SHIPSHAPE_STEP"
+if ! trigger || ! await; then
+  restore_pointer
+fi
+echo "<== $SHIPSHAPE_STEP: ok"
 finish

@@ -3,8 +3,9 @@
 # (infra/aws/eks/README.md "Apply order", steps 3-4). Run by the platform admin role after the stack's
 # first apply and after controller/version changes; the pipeline's deploy role cannot (its access entry
 # is limited to the app namespace, on purpose).
-#   platform manifests -> RDS CA bundle ConfigMap -> External Secrets Operator + ExternalDNS (pinned
-#   chart versions) -> database ExternalSecret, waited for Ready.
+#   platform manifests -> RDS CA bundle ConfigMaps -> External Secrets Operator + ExternalDNS (pinned
+#   chart versions) -> database role setup Job (master credentials, own namespace), waited for ->
+#   the app's and the migrations' ExternalSecrets, waited for Ready.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/delivery/lib.sh
@@ -28,6 +29,7 @@ read_stack() {
   tf_output "$STACK" -json controller_helm_values >"$WORK/controller-values.json"
   tf_output "$STACK" -raw platform_manifests >"$WORK/platform.yaml"
   tf_output "$STACK" -raw database_secret_manifests >"$WORK/database-secret.yaml"
+  tf_output "$STACK" -raw database_setup_manifests >"$WORK/database-setup.yaml"
   python3 - "$WORK" <<'PY'
 import json, sys, pathlib
 w = pathlib.Path(sys.argv[1])
@@ -48,8 +50,12 @@ ca_bundle() {
     -o "$WORK/rds-ca.pem" "https://truststore.pki.rds.amazonaws.com/${AWS_REGION}/${AWS_REGION}-bundle.pem"
   openssl crl2pkcs7 -nocrl -certfile "$WORK/rds-ca.pem" | openssl pkcs7 -print_certs -noout | grep -c '^subject=' |
     xargs echo "RDS CA certificates:"
-  kubectl -n "$NAMESPACE" create configmap "$(jq_py "$WORK/ca.json" 'd["configMapName"]')" \
-    --from-file="$(jq_py "$WORK/ca.json" 'd["key"]')=$WORK/rds-ca.pem" --dry-run=client -o yaml | kubectl apply -f -
+  local ns
+  # The app and the setup Job both verify the server (sslmode=verify-full).
+  for ns in "$NAMESPACE" "$NAMESPACE-db-admin"; do
+    kubectl -n "$ns" create configmap "$(jq_py "$WORK/ca.json" 'd["configMapName"]')" \
+      --from-file="$(jq_py "$WORK/ca.json" 'd["key"]')=$WORK/rds-ca.pem" --dry-run=client -o yaml | kubectl apply -f -
+  done
 }
 step "RDS CA bundle ConfigMap" ca_bundle
 
@@ -65,9 +71,21 @@ controllers() {
 }
 step "controllers (external-secrets $ESO_VERSION, external-dns $EXTERNAL_DNS_VERSION)" controllers
 
+# Creates the login roles with the master credentials, read at run time; re-runnable (a Job is
+# immutable, so the previous run's is replaced).
+database_setup() {
+  kubectl -n "$NAMESPACE-db-admin" delete job database-setup --ignore-not-found --wait=true
+  kubectl apply -f "$WORK/database-setup.yaml"
+  kubectl -n "$NAMESPACE-db-admin" wait externalsecret/database-setup --for=condition=Ready --timeout=180s
+  kubectl -n "$NAMESPACE-db-admin" wait job/database-setup --for=condition=Complete --timeout=600s ||
+    { kubectl -n "$NAMESPACE-db-admin" logs job/database-setup --tail=50 >&2; return 1; }
+}
+step "database roles (setup Job)" database_setup
+
 database_secret() {
   kubectl apply -f "$WORK/database-secret.yaml"
-  kubectl -n "$NAMESPACE" wait externalsecret/shipshape-database --for=condition=Ready --timeout=180s
+  kubectl -n "$NAMESPACE" wait externalsecret/shipshape-database externalsecret/shipshape-database-owner \
+    --for=condition=Ready --timeout=180s
 }
-step "database ExternalSecret Ready" database_secret
+step "database ExternalSecrets Ready" database_secret
 finish

@@ -11,8 +11,10 @@ Fails (exit 1, one line per problem) when:
   - an orb, image, machine image or action is not pinned to an exact version;
   - a workflow references an undefined job, `requires` a job outside its workflow, or a defined job is
     never used;
-  - a job using a deploy/apply context is not limited to the main branch, or tf-apply is not behind an
-    approval job.
+  - a job using a publish/deploy/apply context is not limited to the main branch, or a tf-apply job
+    (tf-apply, gcp-tf-apply) is not behind an approval job;
+  - a job using an apply context runs on tags, or a deploy/apply job has no serial-group (two pipelines
+    would deploy or apply at once).
 """
 import argparse
 import os
@@ -28,7 +30,10 @@ ORB_RE = re.compile(r"^[a-z0-9-]+/[a-z0-9-]+@\d+\.\d+\.\d+$")
 IMAGE_RE = re.compile(r"^[a-z0-9./-]+(?::[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$")
 ACTION_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@(?:v\d+\.\d+\.\d+|[0-9a-f]{40})$")
 DEPLOY_BRANCH = "main"
-PRIVILEGED_CONTEXTS = ("shipshape-aws-deploy", "shipshape-aws-apply")
+PRIVILEGED_CONTEXTS = ("shipshape-aws-publish", "shipshape-aws-deploy", "shipshape-aws-apply",
+                       "shipshape-gcp-deploy", "shipshape-gcp-apply")
+APPLY_CONTEXTS = ("shipshape-aws-apply", "shipshape-gcp-apply")
+SERIAL_CONTEXTS = ("shipshape-aws-deploy", "shipshape-aws-apply", "shipshape-gcp-deploy", "shipshape-gcp-apply")
 
 
 class Checker:
@@ -162,9 +167,13 @@ class Checker:
                 only = [only] if isinstance(only, str) else (only or [])
                 if any(c in PRIVILEGED_CONTEXTS for c in contexts) and only != [DEPLOY_BRANCH]:
                     self.err(where, f"uses {contexts} but is not limited to branch {DEPLOY_BRANCH}")
-            if "tf-apply" in entries:
-                if not self._behind_approval(entries, "tf-apply"):
-                    self.err(f"{path}: workflows.{wf_name}.tf-apply", "not behind a `type: approval` job")
+                if any(c in APPLY_CONTEXTS for c in contexts) and (params.get("filters") or {}).get("tags"):
+                    self.err(where, "applies infrastructure on tags (the apply identity trusts the deploy branch only)")
+                if any(c in SERIAL_CONTEXTS for c in contexts) and not params.get("serial-group"):
+                    self.err(where, f"uses {contexts} without a serial-group: two pipelines would run it at once")
+            for name, params in entries.items():
+                if params.get("_job", name).endswith("tf-apply") and not self._behind_approval(entries, name):
+                    self.err(f"{path}: workflows.{wf_name}.{name}", "not behind a `type: approval` job")
         for name in jobs:
             if name not in used:
                 self.err(f"{path}: jobs.{name}", "defined but used by no workflow")

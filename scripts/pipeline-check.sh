@@ -74,11 +74,26 @@ self_test() {
   mutate "$CIRCLE" "$WORK/bad-logic.yml" "- run: make lint" "- run: cargo clippy -- -D warnings"
   must_fail "logic inlined in YAML" refs "$WORK/bad-logic.yml" "$GHA"
 
-  mutate "$CIRCLE" "$WORK/bad-filter.yml" $'      - deploy-vm:\n          context: shipshape-aws-deploy\n          requires: [lint, test, coverage, deny, secret-scan, tf-check, vm-boot-test, release-binary]\n          filters:\n            branches:\n              only: main' $'      - deploy-vm:\n          context: shipshape-aws-deploy\n          requires: [lint, test, coverage, deny, secret-scan, tf-check, vm-boot-test, release-binary]'
+  mutate "$CIRCLE" "$WORK/bad-filter.yml" $'          serial-group: << pipeline.project.slug >>/deploy-vm\n          filters:\n            branches:\n              only: main\n' $'          serial-group: << pipeline.project.slug >>/deploy-vm\n          filters:\n'
   must_fail "deploy job on every branch" refs "$WORK/bad-filter.yml" "$GHA"
+
+  mutate "$CIRCLE" "$WORK/bad-serial.yml" "          serial-group: << pipeline.project.slug >>/infrastructure" ""
+  must_fail "tf-apply without a serial-group" refs "$WORK/bad-serial.yml" "$GHA"
+
+  mutate "$CIRCLE" "$WORK/bad-apply-tag.yml" $'/infrastructure\n          filters:\n            branches:\n              only: main' $'/infrastructure\n          filters:\n            branches:\n              only: main\n            tags:\n              only: /^v.*/'
+  must_fail "tf-apply on release tags" refs "$WORK/bad-apply-tag.yml" "$GHA"
 
   mutate "$CIRCLE" "$WORK/bad-approval.yml" "          requires: [hold-apply]" "          requires: [tf-plan]"
   must_fail "tf-apply without approval" refs "$WORK/bad-approval.yml" "$GHA"
+
+  mutate "$CIRCLE" "$WORK/bad-gcp-approval.yml" "          requires: [hold-gcp-apply]" "          requires: [gcp-tf-plan]"
+  must_fail "gcp-tf-apply without approval" refs "$WORK/bad-gcp-approval.yml" "$GHA"
+
+  mutate "$CIRCLE" "$WORK/bad-gcp-filter.yml" $'          requires: [hold-gcp-apply]\n          filters:\n            branches:\n              only: main' "          requires: [hold-gcp-apply]"
+  must_fail "gcp-tf-apply on every branch" refs "$WORK/bad-gcp-filter.yml" "$GHA"
+
+  mutate "$CIRCLE" "$WORK/bad-gcp-deploy.yml" $'      - gcp-deploy-vm:\n          context: shipshape-gcp-deploy\n          serial-group: << pipeline.project.slug >>/gcp-deploy-vm\n          requires: [lint, test, coverage, deny, secret-scan, tf-check, vm-boot-test, release-binary]\n          filters:\n            branches:\n              only: main\n            tags:\n              only: /^v.*/' $'      - gcp-deploy-vm:\n          context: shipshape-gcp-deploy\n          serial-group: << pipeline.project.slug >>/gcp-deploy-vm\n          requires: [lint, test, coverage, deny, secret-scan, tf-check, vm-boot-test, release-binary]\n          filters:\n            tags:\n              only: /^v.*/'
+  must_fail "gcp-deploy-vm on every branch" refs "$WORK/bad-gcp-deploy.yml" "$GHA"
 
   mutate "$CIRCLE" "$WORK/bad-orb.yml" "circleci/aws-cli@5.4.0" "circleci/aws-cli@volatile"
   must_fail "unpinned orb" refs "$WORK/bad-orb.yml" "$GHA"

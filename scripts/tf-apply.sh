@@ -2,16 +2,24 @@
 # tf-apply: apply exactly the saved plans that tf-plan wrote to out/tf/ (CircleCI workspace), after the
 # manual approval. A saved plan is all-or-nothing: Terraform refuses it if the state changed since it
 # was made (then re-run the workflow), and applies nothing that the approver did not see.
-# Runs with the apply role (main branch only).
+# Runs with the apply identity (main branch only): AWS's apply role, GCP's apply service account.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/delivery/lib.sh
 source scripts/delivery/lib.sh
 
-require_env AWS_REGION TF_STATE_BUCKET TF_STATE_KMS_KEY_ARN
-require_cmd terraform
 STACKS="${TF_STACKS:-aws/vm aws/eks}"
+require_cmd terraform
+for stack in $STACKS; do
+  case "$(stack_cloud "$stack")" in
+    aws) require_env AWS_REGION TF_STATE_BUCKET TF_STATE_KMS_KEY_ARN ;;
+    gcp) require_env GCP_STATE_BUCKET ;;
+  esac
+done
 [ -d out/tf ] || die "no out/tf: attach the tf-plan job's workspace (nothing to apply)"
+case " $STACKS " in
+  *" gcp/"*) step "gcp identity: apply" gcp_auth GCP_APPLY_SERVICE_ACCOUNT ;;
+esac
 
 apply_stack() {
   local stack="$1" dir="infra/$1" out

@@ -2,19 +2,28 @@
 # tf-plan: `terraform plan` of every stack to a saved plan file, plus a readable summary.
 #   out/tf/<stack>/plan.tfplan, .terraform.lock.hcl, status   (workspace: tf-apply applies exactly these)
 #   out/tf-summary/<stack>.txt (full `terraform show`) and summary.md (counts)   (artifacts)
-# Variables of each stack: s3://$TF_STATE_BUCKET/<stack>/terraform.tfvars (next to its state: encrypted,
-# versioned, out of Git), plus for aws/vm the release deployed last (s3://$RELEASE_BUCKET/
-# ${RELEASE_PREFIX}current.json), so Terraform converges on what scripts/deploy-vm.sh rolled out.
-# Runs with the read-only plan role (docs/pipeline.md).
+# Variables of each stack: next to its state, out of Git: s3://$TF_STATE_BUCKET/<stack>/terraform.tfvars
+# (AWS; encrypted, versioned), gs://$GCP_STATE_BUCKET/<stack>/terraform.tfvars (GCP). Releases are not
+# Terraform's: the VMs read the release pointer themselves.
+# Runs with the read-only plan identity (docs/pipeline.md): AWS's plan role (set up by the CircleCI job),
+# GCP's plan service account (workload identity federation, scripts/delivery/lib.sh gcp_auth).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/delivery/lib.sh
 source scripts/delivery/lib.sh
 
-require_env AWS_REGION TF_STATE_BUCKET TF_STATE_KMS_KEY_ARN
-require_cmd terraform aws
-ensure_python3
 STACKS="${TF_STACKS:-aws/vm aws/eks}"
+require_cmd terraform
+ensure_python3
+for stack in $STACKS; do
+  case "$(stack_cloud "$stack")" in
+    aws) require_env AWS_REGION TF_STATE_BUCKET TF_STATE_KMS_KEY_ARN && require_cmd aws ;;
+    gcp) require_env GCP_STATE_BUCKET && require_cmd gcloud ;;
+  esac
+done
+case " $STACKS " in
+  *" gcp/"*) step "gcp identity: plan" gcp_auth GCP_PLAN_SERVICE_ACCOUNT ;;
+esac
 rm -rf out/tf out/tf-summary
 mkdir -p out/tf out/tf-summary
 echo "| stack | result | create | update | replace | delete |" >out/tf-summary/summary.md
@@ -28,17 +37,19 @@ plan_stack() {
   mkdir -p "$out"
   tf_init "$dir"
 
-  if aws s3 cp --quiet "s3://${TF_STATE_BUCKET}/${stack}/terraform.tfvars" "$out/stack.tfvars" 2>/dev/null; then
-    args+=(-var-file="$PWD/$out/stack.tfvars")
-    echo "variables: s3://${TF_STATE_BUCKET}/${stack}/terraform.tfvars"
+  local vars_url
+  if [ "$(stack_cloud "$stack")" = gcp ]; then
+    vars_url="gs://${GCP_STATE_BUCKET}/${stack}/terraform.tfvars"
+    fetch() { gcloud storage cp --quiet "$vars_url" "$out/stack.tfvars" 2>/dev/null; }
   else
-    echo "variables: no s3://${TF_STATE_BUCKET}/${stack}/terraform.tfvars; TF_VAR_* from the context only"
+    vars_url="s3://${TF_STATE_BUCKET}/${stack}/terraform.tfvars"
+    fetch() { aws s3 cp --quiet "$vars_url" "$out/stack.tfvars" 2>/dev/null; }
   fi
-  if [ "$stack" = aws/vm ] && [ -n "${RELEASE_BUCKET:-}" ] &&
-    aws s3 cp --quiet "s3://${RELEASE_BUCKET}/${RELEASE_PREFIX:-shipshape/}current.json" "$out/release.json" 2>/dev/null; then
-    args+=(-var "binary_url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$out/release.json")")
-    args+=(-var "binary_sha256=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sha256"])' "$out/release.json")")
-    echo "release: $(cat "$out/release.json")"
+  if fetch; then
+    args+=(-var-file="$PWD/$out/stack.tfvars")
+    echo "variables: $vars_url"
+  else
+    echo "variables: no $vars_url; TF_VAR_* from the context only"
   fi
   # The plan file holds the variables' values: it stays in the workspace; the artifacts hold text only.
   set +e

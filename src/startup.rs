@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use axum::ServiceExt;
@@ -134,11 +135,71 @@ impl Application {
     }
 }
 
-/// The one place the server's socket is made.
+/// The one place the server's socket is made: the one systemd passed (socket activation), or a
+/// new one bound to `addr`. Under socket activation the listening socket outlives this process, so
+/// connections that arrive while a release restarts the service wait in its backlog instead of
+/// being refused.
 pub async fn listen(addr: SocketAddr) -> Result<TcpListener, ConfigError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| ConfigError(format!("cannot listen on {addr}: {e}")))
+    let inherited = inherited_listener(
+        std::env::var("LISTEN_PID").ok().as_deref(),
+        std::env::var("LISTEN_FDS").ok().as_deref(),
+        std::process::id(),
+        SD_LISTEN_FDS_START,
+    )
+    .map_err(|e| ConfigError(format!("socket activation: {e}")))?;
+    match inherited {
+        Some(std) => {
+            tracing::info!("using the listening socket passed by systemd (socket activation)");
+            TcpListener::from_std(std).map_err(|e| ConfigError(format!("socket activation: {e}")))
+        }
+        None => TcpListener::bind(addr)
+            .await
+            .map_err(|e| ConfigError(format!("cannot listen on {addr}: {e}"))),
+    }
+}
+
+/// First file descriptor systemd passes (sd_listen_fds(3): SD_LISTEN_FDS_START).
+const SD_LISTEN_FDS_START: RawFd = 3;
+
+/// The listening TCP socket systemd passed with socket activation, if any (the sd_listen_fds
+/// protocol: `LISTEN_PID` is this process and `LISTEN_FDS` >= 1; the first socket is `first_fd`).
+/// Not activated (variables unset, or meant for another process): `Ok(None)`, bind as usual.
+/// Activated with something that is not one listening TCP socket: an error, never a silent bind.
+fn inherited_listener(
+    listen_pid: Option<&str>,
+    listen_fds: Option<&str>,
+    own_pid: u32,
+    first_fd: RawFd,
+) -> Result<Option<std::net::TcpListener>, String> {
+    let (Some(pid), Some(fds)) = (listen_pid, listen_fds) else {
+        return Ok(None);
+    };
+    if pid.trim().parse::<u32>().ok() != Some(own_pid) {
+        return Ok(None);
+    }
+    match fds.trim().parse::<u32>() {
+        Ok(1) => {}
+        Ok(n) => return Err(format!("LISTEN_FDS={n}, expected exactly one socket")),
+        Err(_) => return Err(format!("LISTEN_FDS={fds:?} is not a number")),
+    }
+    // SAFETY: with LISTEN_PID naming this process, systemd hands it `first_fd` and nothing else in
+    // this process owns that descriptor; it is taken exactly once, here, at start-up.
+    let passed = unsafe { OwnedFd::from_raw_fd(first_fd) };
+    // systemd passes it without FD_CLOEXEC: keep a close-on-exec duplicate, close the original.
+    let fd = passed
+        .try_clone()
+        .map_err(|e| format!("fd {first_fd}: {e}"))?;
+    drop(passed);
+    let listener = std::net::TcpListener::from(fd);
+    match listener.local_addr() {
+        Ok(addr) if addr.port() != 0 => {}
+        Ok(addr) => return Err(format!("fd {first_fd} is not a bound TCP socket ({addr})")),
+        Err(e) => return Err(format!("fd {first_fd} is not a TCP socket: {e}")),
+    }
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("fd {first_fd}: {e}"))?;
+    Ok(Some(listener))
 }
 
 /// Resolves on SIGTERM or SIGINT.
@@ -160,5 +221,74 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!(signal = "SIGINT", "shutdown requested"),
         () = term => tracing::info!(signal = "SIGTERM", "shutdown requested"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::fd::IntoRawFd;
+
+    #[test]
+    fn not_activated_when_the_variables_are_missing_or_for_another_process() {
+        assert!(inherited_listener(None, None, 42, 3).unwrap().is_none());
+        assert!(
+            inherited_listener(Some("42"), None, 42, 3)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            inherited_listener(None, Some("1"), 42, 3)
+                .unwrap()
+                .is_none()
+        );
+        // A parent's activation leaking into a child: not ours, ignored.
+        assert!(
+            inherited_listener(Some("41"), Some("1"), 42, 3)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            inherited_listener(Some("x"), Some("1"), 42, 3)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn activation_with_a_wrong_socket_count_is_an_error() {
+        let err = inherited_listener(Some("42"), Some("2"), 42, 3).unwrap_err();
+        assert!(err.contains("LISTEN_FDS=2"), "{err}");
+        let err = inherited_listener(Some("42"), Some("one"), 42, 3).unwrap_err();
+        assert!(err.contains("not a number"), "{err}");
+    }
+
+    #[test]
+    fn takes_the_passed_listening_socket_and_serves_on_it() {
+        let original = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = original.local_addr().unwrap();
+        let fd = original.into_raw_fd();
+        let pid = std::process::id();
+        let listener = inherited_listener(Some(&pid.to_string()), Some("1"), pid, fd)
+            .unwrap()
+            .expect("activated");
+        assert_eq!(listener.local_addr().unwrap(), addr);
+        listener.set_nonblocking(false).unwrap();
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        let (mut conn, _) = listener.accept().unwrap();
+        client.write_all(b"ping").unwrap();
+        let mut buf = [0u8; 4];
+        conn.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"ping");
+    }
+
+    #[test]
+    fn a_passed_descriptor_that_is_not_a_socket_is_refused() {
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let fd = file.into_raw_fd();
+        let pid = std::process::id();
+        let err = inherited_listener(Some(&pid.to_string()), Some("1"), pid, fd).unwrap_err();
+        assert!(err.contains("not a TCP socket"), "{err}");
     }
 }

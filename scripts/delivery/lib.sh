@@ -99,14 +99,74 @@ crate_version() {
   sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1
 }
 
-# tf_init DIR: init a stack against the bootstrap's state bucket (key and use_lockfile are in the
+# tf_init DIR: init a stack against its cloud's bootstrap state bucket (key/prefix and locking are in the
 # stack's own backend.tf; bucket, region and KMS key come from the environment, never from Git).
 tf_init() {
-  terraform -chdir="$1" init -input=false -no-color \
-    -backend-config="bucket=${TF_STATE_BUCKET}" \
-    -backend-config="region=${AWS_REGION}" \
-    -backend-config="encrypt=true" \
-    -backend-config="kms_key_id=${TF_STATE_KMS_KEY_ARN}"
+  case "$1" in
+    infra/gcp/*)
+      terraform -chdir="$1" init -input=false -no-color -backend-config="bucket=${GCP_STATE_BUCKET}"
+      ;;
+    *)
+      terraform -chdir="$1" init -input=false -no-color \
+        -backend-config="bucket=${TF_STATE_BUCKET}" \
+        -backend-config="region=${AWS_REGION}" \
+        -backend-config="encrypt=true" \
+        -backend-config="kms_key_id=${TF_STATE_KMS_KEY_ARN}"
+      ;;
+  esac
+}
+
+# stack_cloud gcp/vm -> gcp; every other stack is an AWS one.
+stack_cloud() {
+  case "$1" in
+    gcp/*) echo gcp ;;
+    *) echo aws ;;
+  esac
+}
+
+# gcp_auth VAR: Google credentials for Terraform and gcloud in this shell, as the service account whose
+# email is in the environment variable VAR (GCP_PLAN_SERVICE_ACCOUNT, ...).
+# In CircleCI: workload identity federation, no key. The job's OIDC token ($CIRCLE_OIDC_TOKEN, whose sub
+# fits the pool's google.subject) goes to a private file, and an "external_account" credential
+# configuration (https://cloud.google.com/iam/docs/workload-identity-federation-with-deployment-pipelines)
+# tells Google's client libraries and gcloud to exchange it at $GCP_WORKLOAD_IDENTITY_PROVIDER and
+# impersonate that account. Which accounts a token may impersonate is decided by Google Cloud
+# (infra/gcp/bootstrap/wif.tf), not here. The token lives one hour from the job's start.
+# Elsewhere (a laptop): the ambient credentials (gcloud auth application-default login) are used as they are.
+gcp_auth() {
+  local var="$1" sa dir
+  if [ -z "${CIRCLE_OIDC_TOKEN:-}" ]; then
+    if [ -n "${CIRCLECI:-}" ]; then
+      die "no CIRCLE_OIDC_TOKEN: CircleCI issues one only to jobs that run in a context (docs/pipeline.md, 'Contexts')"
+    fi
+    echo "gcp: no CIRCLE_OIDC_TOKEN; using the ambient Google credentials"
+    return 0
+  fi
+  require_env GCP_WORKLOAD_IDENTITY_PROVIDER "$var"
+  sa="${!var}"
+  ensure_python3
+  dir="$(mktemp -d)"
+  chmod 700 "$dir"
+  on_exit "rm -rf '$dir'"
+  (umask 077 && printf '%s' "$CIRCLE_OIDC_TOKEN" >"$dir/oidc-token")
+  python3 - "$dir" "$GCP_WORKLOAD_IDENTITY_PROVIDER" "$sa" <<'PY'
+import json, os, sys
+d, provider, sa = sys.argv[1:4]
+config = {
+    "type": "external_account",
+    "audience": "//iam.googleapis.com/" + provider,
+    "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+    "token_url": "https://sts.googleapis.com/v1/token",
+    "service_account_impersonation_url":
+        f"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{sa}:generateAccessToken",
+    "credential_source": {"file": os.path.join(d, "oidc-token"), "format": {"type": "text"}},
+}
+with open(os.path.join(d, "credentials.json"), "w", opener=lambda p, f: os.open(p, f, 0o600)) as fh:
+    json.dump(config, fh, indent=2)
+PY
+  export GOOGLE_APPLICATION_CREDENTIALS="$dir/credentials.json"
+  export CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE="$dir/credentials.json"
+  echo "gcp: workload identity federation through ${GCP_WORKLOAD_IDENTITY_PROVIDER} as ${sa}"
 }
 
 # stack_slug aws/vm -> aws-vm

@@ -79,4 +79,59 @@ rm -rf "$OUT/tf" && cp -r "$WORK/stale-tf" "$OUT/tf"
 if run tf-apply.sh; then fail "a stale saved plan was applied"; fi
 grep -qi 'stale' "$WORK/out.txt" || fail "tf-apply failed, but not because the plan was stale"
 echo "test-tf-plan-apply: stale saved plan: refused"
-echo "test-tf-plan-apply: 4 passed, 0 failed"
+
+# GCP: the same plan -> apply of a gcp/* stack, with the identity from workload identity federation. The
+# stand-in terraform records the credential configuration it was given; the stand-in gcloud serves the
+# stack's tfvars from the state bucket.
+GSTACK="$WORK/repo/infra/gcp/stack"
+mkdir -p "$GSTACK"
+cp "$STACK/main.tf" "$GSTACK/main.tf"
+mv "$WORK/bin/terraform" "$WORK/bin/terraform-local"
+cat >"$WORK/bin/terraform" <<SH
+#!/usr/bin/env bash
+case " \$* " in
+  *" plan "* | *" apply "*)
+    { echo "CREDENTIALS \${GOOGLE_APPLICATION_CREDENTIALS:-none}"; cat "\${GOOGLE_APPLICATION_CREDENTIALS:-/dev/null}";
+      echo; echo "TOKEN \$(cat "\$(dirname "\${GOOGLE_APPLICATION_CREDENTIALS:-/x}")/oidc-token" 2>/dev/null)";
+      echo "MODE \$(stat -c %a "\${GOOGLE_APPLICATION_CREDENTIALS:-/dev/null}")"; } >>"$WORK/gcp.log" ;;
+esac
+exec "$WORK/bin/terraform-local" "\$@"
+SH
+cat >"$WORK/bin/gcloud" <<SH
+#!/usr/bin/env bash
+echo "gcloud \$*" >>"$WORK/gcp.log"
+[ "\$1 \$2" = "storage cp" ] && [ "\$4" = "gs://gstate/gcp/stack/terraform.tfvars" ] || exit 1
+echo 'greeting = "from the state bucket"' >"\$5"
+SH
+chmod +x "$WORK/bin/"*
+
+run_gcp() {
+  rm -f "$WORK/gcp.log"
+  (cd "$WORK/repo" && env PATH="$WORK/bin:$PATH" TF_STACKS=gcp/stack GCP_STATE_BUCKET=gstate CIRCLE_OIDC_TOKEN=token-of-this-job \
+    GCP_WORKLOAD_IDENTITY_PROVIDER=projects/123/locations/global/workloadIdentityPools/p/providers/circleci \
+    GCP_PLAN_SERVICE_ACCOUNT=plan@p.iam.gserviceaccount.com GCP_APPLY_SERVICE_ACCOUNT=apply@p.iam.gserviceaccount.com \
+    bash "scripts/$1") >"$WORK/out.txt" 2>&1
+}
+run_gcp tf-plan.sh || fail "tf-plan of a gcp stack failed"
+grep -q '| gcp/stack | changes | 1 | 0 | 0 | 0 |' "$OUT/tf-summary/summary.md" || fail "gcp plan summary does not count 1 create"
+grep -q 'gcloud storage cp --quiet gs://gstate/gcp/stack/terraform.tfvars' "$WORK/gcp.log" || fail "tfvars not read from the state bucket"
+grep -q '"from the state bucket"' "$OUT/tf-summary/gcp-stack.txt" || fail "the state bucket's tfvars were not used"
+grep -q '"audience": "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/p/providers/circleci"' "$WORK/gcp.log" ||
+  fail "credential configuration does not name the workload identity provider"
+grep -q 'serviceAccounts/plan@p.iam.gserviceaccount.com:generateAccessToken' "$WORK/gcp.log" || fail "plan does not impersonate the plan account"
+grep -q '^TOKEN token-of-this-job$' "$WORK/gcp.log" || fail "the job's OIDC token is not the subject token"
+grep -q '^MODE 600$' "$WORK/gcp.log" || fail "credential configuration readable by others"
+if grep -q '"private_key' "$WORK/gcp.log"; then fail "a key file appeared"; fi
+echo "test-tf-plan-apply: gcp plan: federated as the plan account, tfvars from the state bucket"
+run_gcp tf-apply.sh || fail "tf-apply of a gcp stack failed"
+grep -q 'Apply complete! Resources: 1 added' "$WORK/out.txt" || fail "tf-apply did not apply the gcp plan"
+grep -q 'serviceAccounts/apply@p.iam.gserviceaccount.com:generateAccessToken' "$WORK/gcp.log" || fail "apply does not impersonate the apply account"
+if grep -q 'serviceAccounts/plan@' "$WORK/gcp.log"; then fail "apply used the plan account"; fi
+[ -z "$(find /tmp -maxdepth 2 -name oidc-token -newer "$GSTACK/main.tf" 2>/dev/null)" ] || fail "the token file outlived the script"
+echo "test-tf-plan-apply: gcp apply: federated as the apply account, token removed afterwards"
+
+(cd "$WORK/repo" && env PATH="$WORK/bin:$PATH" TF_STACKS=gcp/stack GCP_STATE_BUCKET=gstate CIRCLECI=true \
+  bash scripts/tf-plan.sh) >"$WORK/out.txt" 2>&1 && fail "a CircleCI job without a token planned anyway"
+grep -q "no CIRCLE_OIDC_TOKEN" "$WORK/out.txt" || fail "a job without a context is not told why it has no identity"
+echo "test-tf-plan-apply: gcp without a context: refused, with the reason"
+echo "test-tf-plan-apply: 7 passed, 0 failed"

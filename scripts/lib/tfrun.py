@@ -145,9 +145,9 @@ class Terraform:
     def habitat(self) -> str:
         return f"offline providers from {self.offline}" if self.offline else "registry providers"
 
-    def _raw(self, directory: Path, args: list[str], env: dict) -> subprocess.CompletedProcess:
+    def _raw(self, directory: Path, args: list[str], env: dict, stdin: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(self.prefix + ["terraform", *args], cwd=directory, env=env,
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, input=stdin)
 
     def init(self, directory: str | Path) -> tuple[dict, Path]:
         """`terraform init -backend=false` once per directory; returns the env to run it with."""
@@ -171,9 +171,10 @@ class Terraform:
                 self._initialised[d] = data
         return dict(self.env, TF_DATA_DIR=str(data)), d
 
-    def run(self, directory: str | Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def run(self, directory: str | Path, *args: str, check: bool = True,
+            stdin: str | None = None) -> subprocess.CompletedProcess:
         env, d = self.init(directory)
-        res = self._raw(d, list(args), env)
+        res = self._raw(d, list(args), env, stdin)
         if check and res.returncode != 0:
             raise RuntimeError(f"terraform {' '.join(args)} failed in {d}:\n{res.stdout}{res.stderr}")
         return res

@@ -59,7 +59,7 @@ def pod_labels(obj: dict) -> dict:
 
 def test_value_sets_cover_the_issue():
     # The value sets the issue names, plus the EKS output and ingress-nginx.
-    assert {"defaults", "sqlite", "ingress-tls", "hpa-off", "existing-secret", "netpol-off", "eks"} <= set(SETS)
+    assert {"defaults", "sqlite", "ingress-tls", "hpa-off", "existing-secret", "netpol-off", "eks", "conventions"} <= set(SETS)
 
 
 @pytest.mark.parametrize("name", SETS)
@@ -102,9 +102,9 @@ def test_restricted_pod_security(name):
             assert not spec.get(key)
         for c in spec["containers"] + spec.get("initContainers", []):
             sc = c["securityContext"]
+            assert sc.get("runAsNonRoot") is True, (o["kind"], c["name"])
             assert sc["allowPrivilegeEscalation"] is False, (o["kind"], c["name"])
             assert sc["readOnlyRootFilesystem"] is True
-            assert sc["runAsNonRoot"] is True
             assert sc["capabilities"] == {"drop": ["ALL"]}
             assert sc["seccompProfile"]["type"] == "RuntimeDefault"
             assert not sc.get("privileged")
@@ -118,8 +118,11 @@ def test_images_pinned_never_latest(name):
     for o in objs(name):
         if o["kind"] not in POD_KINDS:
             continue
-        for c in pod_spec(o)["containers"]:
+        for c in pod_spec(o)["containers"] + pod_spec(o).get("initContainers", []):
             image = c["image"]
+            if c["name"] not in ("shipshape", "migrate", "smoke"):
+                assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"), image
+                continue
             repo, _, tag = image.split("@")[0].rpartition(":")
             assert repo == values["image"]["repository"]
             assert tag and tag.lower() != "latest", image
@@ -129,7 +132,8 @@ def test_images_pinned_never_latest(name):
 def test_image_digest_is_used_when_given():
     digest = "sha256:" + "ab" * 32
     docs = chartlib.documents(chartlib.render({"image": {"digest": digest}}))
-    images = {c["image"] for _, o in docs if o["kind"] in POD_KINDS for c in pod_spec(o)["containers"]}
+    images = {c["image"] for _, o in docs if o["kind"] in POD_KINDS
+              for c in pod_spec(o)["containers"] + pod_spec(o).get("initContainers", []) if c["name"] != "grant"}
     assert images == {f"shipshape:0.1.0@{digest}"}
 
 
@@ -235,7 +239,7 @@ def test_database_wiring(name):
     d = one(name, "Deployment")
     c = pod_spec(d)["containers"][0]
     cm = one(name, "ConfigMap")
-    assert c["envFrom"] == [{"configMapRef": {"name": cm["metadata"]["name"]}}]
+    assert c["envFrom"] == [{"configMapRef": {"name": cm["metadata"]["name"]}}] + values["extraEnvFrom"]
     env = {e["name"]: e for e in c.get("env", [])}
     jobs = objs(name, "Job")
     secrets = objs(name, "Secret")
@@ -250,19 +254,40 @@ def test_database_wiring(name):
         return
     assert objs(name, "PersistentVolumeClaim") == []
     assert "DATABASE_URL" not in cm["data"], "a URL with a password must not sit in a ConfigMap"
-    ref = env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    # The URL is a file from a Secret volume (updated in place on rotation), never an env value.
+    assert "DATABASE_URL" not in env and not any("secretKeyRef" in e.get("valueFrom", {}) for e in env.values())
+    key = values["database"]["existingSecretKey"] if values["database"]["existingSecret"] else "DATABASE_URL"
+    assert env["DATABASE_URL_FILE"]["value"] == f"/etc/shipshape/db/{key}"
+    vols = {v["name"]: v for v in pod_spec(d)["volumes"]}
+    mount = {m["mountPath"]: m for m in c["volumeMounts"]}["/etc/shipshape/db"]
+    assert mount.get("readOnly") is True and "subPath" not in mount, "a subPath mount is never updated"
+    secret_vol = vols[mount["name"]]["secret"]
     assert cm["data"]["MIGRATE_ON_START"] == "false"
     (job,) = jobs
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
-    jc = pod_spec(job)["containers"][0]
-    assert jc["args"] == ["migrate"]
-    assert {e["name"]: e for e in jc["env"]}["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == ref
+    jspec = pod_spec(job)
+    steps = jspec.get("initContainers", []) + jspec["containers"]
+    (mig,) = [x for x in steps if x["name"] == "migrate"]
+    assert mig["args"] == ["migrate"]
+    assert {e["name"]: e for e in mig["env"]}["DATABASE_URL_FILE"]["value"] == f"/etc/shipshape/db/{key}"
+    job_secret = {v["name"]: v for v in jspec["volumes"]}["db-url"]["secret"]["secretName"]
+    assert job_secret == (values["database"]["migrations"]["existingSecret"] or secret_vol["secretName"])
+    grant = values["database"]["migrations"]["grantTo"]
+    if grant:
+        # Migrate first, then the grants, as the migrations' login (the tables' owner).
+        assert [x["name"] for x in jspec["initContainers"]] == ["migrate"]
+        (g,) = jspec["containers"]
+        assert g["name"] == "grant" and {e["name"]: e for e in g["env"]}["GRANT_TO"]["value"] == grant
+        script = g["command"][-1]
+        assert "REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON TABLE public._sqlx_migrations" in script
+    else:
+        assert [x["name"] for x in jspec["containers"]] == ["migrate"] and "initContainers" not in jspec
     if values["database"]["existingSecret"]:
-        assert ref == {"name": values["database"]["existingSecret"], "key": values["database"]["existingSecretKey"]}
+        assert secret_vol["secretName"] == values["database"]["existingSecret"]
         assert secrets == []
     else:
         (secret,) = secrets
-        assert ref == {"name": secret["metadata"]["name"], "key": "DATABASE_URL"}
+        assert secret_vol["secretName"] == secret["metadata"]["name"]
         # The Secret must exist before the migrate hook Job runs on the first install.
         ann = secret["metadata"]["annotations"]
         assert "pre-install" in ann["helm.sh/hook"]
@@ -292,11 +317,14 @@ def test_ingress(name):
     ing = one(name, "Ingress")
     svc = one(name, "Service")
     assert ing["spec"]["ingressClassName"] == values["className"]
-    (rule,) = ing["spec"]["rules"]
-    assert rule.get("host", "") == values["host"]
-    backend = rule["http"]["paths"][0]["backend"]["service"]
-    assert backend == {"name": svc["metadata"]["name"], "port": {"name": "http"}}
-    ann = ing["metadata"]["annotations"]
+    hosts = values["hosts"] or [{"host": values["host"], "paths": [{"path": values["path"], "pathType": values["pathType"]}]}]
+    rules = ing["spec"]["rules"]
+    assert [r.get("host", "") for r in rules] == [h.get("host", "") for h in hosts]
+    for rule, want in zip(rules, hosts):
+        assert [(p["path"], p["pathType"]) for p in rule["http"]["paths"]] == [(p["path"], p.get("pathType", "Prefix")) for p in want["paths"]]
+        for p in rule["http"]["paths"]:
+            assert p["backend"]["service"] == {"name": svc["metadata"]["name"], "port": {"name": "http"}}
+    ann = ing["metadata"].get("annotations", {})
     if values["className"] == "alb":
         assert ann["alb.ingress.kubernetes.io/scheme"] == "internet-facing"
         assert ann["alb.ingress.kubernetes.io/target-type"] == "ip"
@@ -309,7 +337,7 @@ def test_ingress(name):
             assert ann[k] == v
     else:
         assert not any(k.startswith("alb.ingress.kubernetes.io/") for k in ann)
-        assert ing["spec"]["tls"] == values["tls"]
+        assert ing["spec"].get("tls", []) == values["tls"]
 
 
 def test_user_annotations_override_alb_defaults():
@@ -341,7 +369,8 @@ def test_network_policy(name):
             assert labels["app.kubernetes.io/component"] in sel["matchExpressions"][0]["values"]
     # Ingress: only the service's target port.
     (rule,) = spec["ingress"]
-    assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+    # By number: the EKS network policy agent has resolved named ports wrongly.
+    assert rule["ports"] == [{"port": values["containerPort"], "protocol": "TCP"}]
     allowed = values["networkPolicy"]["ingressFrom"]
     if allowed:
         # The listed peers, plus this release's helm test pod, which must reach the Service.
@@ -476,3 +505,58 @@ def test_eks_values_use_only_chart_keys():
     prefixes = {k.rsplit(".", 1)[0] for k in chart_keys if "." in k}
     for k in leaf_keys(chartlib.load_values(SETS["eks"])):
         assert k in chart_keys or k in prefixes, k
+
+
+# --- conventions, monitoring objects, EKS specifics ---------------------------------------------
+
+
+def test_conventions_extension_points():
+    values = merged_values("conventions")
+    d = one("conventions", "Deployment")
+    spec = pod_spec(d)
+    server = [c for c in spec["containers"] if c["name"] == "shipshape"][0]
+    assert [c["name"] for c in spec["containers"]] == ["shipshape", "log-shipper"]
+    assert [c["name"] for c in spec["initContainers"]] == ["wait"]
+    assert values["extraEnvFrom"][0] in server["envFrom"]
+    assert {"name": "extra-config", "mountPath": "/etc/shipshape/extra", "readOnly": True} in server["volumeMounts"]
+    assert values["extraVolumes"][0] in spec["volumes"]
+
+
+def test_httproute_to_the_service():
+    (route,) = objs("conventions", "HTTPRoute")
+    svc = one("conventions", "Service")
+    assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
+    assert route["spec"]["parentRefs"] == merged_values("conventions")["httpRoute"]["parentRefs"]
+    assert route["spec"]["hostnames"] == ["shipshape.example.org"]
+    (rule,) = route["spec"]["rules"]
+    assert rule["backendRefs"] == [{"name": svc["metadata"]["name"], "port": svc["spec"]["ports"][0]["port"]}]
+    assert objs("defaults", "HTTPRoute") == []
+
+
+def test_prometheus_rule_is_the_rule_file():
+    (rule,) = objs("conventions", "PrometheusRule")
+    source = yaml.safe_load((chartlib.CHART / "files" / "prometheus-rules.yaml").read_text())
+    assert rule["spec"] == source
+    # "auto" without the CRD in the cluster (helm template): nothing rendered.
+    assert objs("defaults", "PrometheusRule") == [] and objs("defaults", "ServiceMonitor") == []
+
+
+def test_eks_values_spread_zones_hard_and_pull_by_digest():
+    d = one("eks", "Deployment")
+    spread = {t["topologyKey"]: t["whenUnsatisfiable"] for t in pod_spec(d)["topologySpreadConstraints"]}
+    assert spread == {"topology.kubernetes.io/zone": "DoNotSchedule", "kubernetes.io/hostname": "ScheduleAnyway"}
+    digest = merged_values("eks")["image"]["digest"]
+    for o in objs("eks"):
+        if o["kind"] in POD_KINDS:
+            for c in pod_spec(o)["containers"] + pod_spec(o).get("initContainers", []):
+                if c["name"] in ("shipshape", "migrate", "smoke"):
+                    assert c["image"].endswith("@" + digest), c["image"]
+    hpa = one("eks", "HorizontalPodAutoscaler")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 12)
+
+
+def test_schema_still_refuses_unknown_keys_in_new_blocks():
+    for bad in ({"httpRoute": {"enabled": False, "parentRef": []}}, {"prometheusRule": {"enable": True}},
+                {"ingress": {"hosts": [{"host": "a", "paths": [{"path": "/", "type": "Prefix"}]}]}}):
+        with pytest.raises(chartlib.ChartError, match="additional properties"):
+            chartlib.render(bad)

@@ -5,7 +5,7 @@ output "region" {
 
 output "state_bucket" {
   description = "S3 bucket for every stack's Terraform state (TF_STATE_BUCKET)."
-  value       = aws_s3_bucket.state.bucket
+  value       = module.state_bucket.name
 }
 
 output "state_kms_key_arn" {
@@ -16,7 +16,7 @@ output "state_kms_key_arn" {
 output "backend_config" {
   description = "Arguments for `terraform init -backend-config=...` of any stack (add key=<cloud>/<stack>/terraform.tfstate)."
   value = {
-    bucket       = aws_s3_bucket.state.bucket
+    bucket       = module.state_bucket.name
     region       = var.region
     encrypt      = true
     kms_key_id   = aws_kms_key.state.arn
@@ -39,9 +39,26 @@ output "apply_role_arn" {
   value       = aws_iam_role.apply.arn
 }
 
+output "apply_session_seconds" {
+  description = "Session length the tf-apply job may request (AWS_APPLY_SESSION_SECONDS)."
+  value       = var.apply_session_seconds
+}
+
+output "publish_role_arn" {
+  description = "Role that pushes and signs images, charts and VM releases (AWS_PUBLISH_ROLE_ARN)."
+  value       = aws_iam_role.publish.arn
+}
+
 output "deploy_role_arn" {
-  description = "Role for publish and deploy on the deploy branch (AWS_DEPLOY_ROLE_ARN); map it with an EKS access entry."
+  description = "Role for deploys (AWS_DEPLOY_ROLE_ARN); map it with an EKS access entry. It cannot sign."
   value       = aws_iam_role.deploy.arn
+}
+
+output "stack_permissions_boundary_arn" {
+  description = "Permissions boundary every IAM role of the stacks must set (permissions_boundary); apply cannot create a role without it."
+  value       = local.boundary_arn
+
+  depends_on = [aws_iam_policy.stack_boundary]
 }
 
 output "ecr_registry" {
@@ -60,18 +77,33 @@ output "ecr_chart_repository_url" {
 }
 
 output "release_bucket" {
-  description = "S3 bucket for VM release binaries (RELEASE_BUCKET)."
-  value       = aws_s3_bucket.releases.bucket
+  description = "S3 bucket of the VM releases and the release pointer (RELEASE_BUCKET)."
+  value       = module.releases_bucket.name
 }
 
-output "release_base_url" {
-  description = "HTTPS base of release URLs: <base><git-sha>/shipshape is infra/aws/vm's binary_url."
-  value       = "https://${aws_s3_bucket.releases.bucket_regional_domain_name}/${local.release_prefix}"
+output "release_bucket_arn" {
+  description = "ARN of the release bucket, for the VM instance role's read policy."
+  value       = module.releases_bucket.arn
 }
 
 output "release_prefix" {
-  description = "Key prefix of the releases: <prefix><git-sha>/shipshape (RELEASE_PREFIX)."
+  description = "Key prefix of the release layout (RELEASE_PREFIX): <prefix>current.json, <prefix>previous.json, <prefix>releases/<version>/..."
   value       = local.release_prefix
+}
+
+output "release_endpoint" {
+  description = "HTTPS endpoint of the release bucket (the VMs' release.endpoint)."
+  value       = "https://${module.releases_bucket.regional_domain_name}"
+}
+
+output "release_signing_key_arn" {
+  description = "The cosign KMS key (ECC P-256) that signs images, charts and VM releases; only the publish role may sign."
+  value       = aws_kms_key.cosign.arn
+}
+
+output "release_signing_public_key_pem" {
+  description = "PEM public key of the signing key: the VMs verify releases with it (release.public_key_pem)."
+  value       = data.aws_kms_public_key.cosign.public_key_pem
 }
 
 output "artifacts_kms_key_arn" {
@@ -85,26 +117,35 @@ output "cosign_key_uri" {
 }
 
 output "circleci_context_env" {
-  description = "Environment variables of the three CircleCI contexts (docs/pipeline.md, 'Contexts'). Nothing here is a secret."
+  description = "Environment variables of the four CircleCI contexts (docs/pipeline.md, 'Contexts'). Nothing here is a secret."
   value = {
     "shipshape-aws-plan" = {
       AWS_REGION           = var.region
       AWS_PLAN_ROLE_ARN    = aws_iam_role.plan.arn
-      TF_STATE_BUCKET      = aws_s3_bucket.state.bucket
+      TF_STATE_BUCKET      = module.state_bucket.name
       TF_STATE_KMS_KEY_ARN = aws_kms_key.state.arn
-      RELEASE_BUCKET       = aws_s3_bucket.releases.bucket
+      RELEASE_BUCKET       = module.releases_bucket.name
       RELEASE_PREFIX       = local.release_prefix
     }
     "shipshape-aws-apply" = {
-      AWS_APPLY_ROLE_ARN = aws_iam_role.apply.arn
+      AWS_APPLY_ROLE_ARN        = aws_iam_role.apply.arn
+      AWS_APPLY_SESSION_SECONDS = tostring(var.apply_session_seconds)
+    }
+    "shipshape-aws-publish" = {
+      AWS_REGION           = var.region
+      AWS_PUBLISH_ROLE_ARN = aws_iam_role.publish.arn
+      ECR_REGISTRY         = split("/", aws_ecr_repository.this["image"].repository_url)[0]
+      RELEASE_BUCKET       = module.releases_bucket.name
+      RELEASE_PREFIX       = local.release_prefix
+      COSIGN_KEY           = "awskms:///${aws_kms_alias.cosign.arn}"
     }
     "shipshape-aws-deploy" = {
       AWS_REGION           = var.region
       AWS_DEPLOY_ROLE_ARN  = aws_iam_role.deploy.arn
-      TF_STATE_BUCKET      = aws_s3_bucket.state.bucket
+      TF_STATE_BUCKET      = module.state_bucket.name
       TF_STATE_KMS_KEY_ARN = aws_kms_key.state.arn
       ECR_REGISTRY         = split("/", aws_ecr_repository.this["image"].repository_url)[0]
-      RELEASE_BUCKET       = aws_s3_bucket.releases.bucket
+      RELEASE_BUCKET       = module.releases_bucket.name
       RELEASE_PREFIX       = local.release_prefix
       COSIGN_KEY           = "awskms:///${aws_kms_alias.cosign.arn}"
     }

@@ -2,11 +2,11 @@ provider "aws" {
   region = var.region
 
   default_tags {
-    tags = {
+    tags = merge(var.tags, {
       Project   = "shipshape"
       ManagedBy = "terraform"
       Stack     = "aws/bootstrap"
-    }
+    })
   }
 }
 

@@ -1,130 +1,79 @@
-# Release binaries for the VM path: s3://<bucket>/<release_prefix><git-sha>/shipshape and .../shipshape.sha256,
-# written by scripts/deploy-vm.sh, plus <release_prefix>current.json (what is deployed) and previous.json
-# (the rollback target). Versioned and retained, so the previous release is always there to roll back to.
-#
-# infra/aws/vm's instances fetch binary_url anonymously (curl, then sha256 check). The bucket stays private
-# and blocks public policies; reads are granted only through the VMs' S3 gateway endpoints
-# (var.release_reader_vpce_ids, a condition AWS does not count as public). Anonymous reads cannot use
-# SSE-KMS, hence SSE-S3 here; integrity comes from the sha256 the pipeline passes next to the URL.
+# VM releases (the shared release contract, docs/pipeline.md):
+#   <release_prefix>releases/<version>/shipshape-linux-<arch>, .sha256, .sig   written once, by publish
+#   <release_prefix>current.json, previous.json                                the release pointer, by deploy
+# The VMs read both with their own instance role and install a binary only when its sha256 and its
+# signature (the cosign KMS key, public half in output release_signing_public_key_pem) verify. The split
+# is enforced here, in the bucket policy, for every principal in the account: whoever may move the
+# pointer cannot write or sign a release, and whoever signs and uploads releases cannot move the pointer.
+# Releases are write-once (S3 conditional writes: If-None-Match), so a signed release is never replaced.
 
 locals {
-  release_bucket_name = "${var.name_prefix}-releases-${local.account_id}-${var.region}"
+  release_bucket_name = "${var.name}-releases-${local.account_id}-${var.region}"
+  releases_bucket_arn = "arn:${local.partition}:s3:::${local.release_bucket_name}"
   release_prefix      = "shipshape/"
+  release_objects_arn = "${local.releases_bucket_arn}/${local.release_prefix}releases/*"
+  release_pointer_arns = [
+    "${local.releases_bucket_arn}/${local.release_prefix}current.json",
+    "${local.releases_bucket_arn}/${local.release_prefix}previous.json",
+  ]
+  object_write_actions = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectAcl", "s3:PutObjectVersionAcl", "s3:RestoreObject"]
 }
 
-resource "aws_s3_bucket" "releases" {
-  bucket = local.release_bucket_name
-  # checkov:skip=CKV_AWS_144:Release binaries are rebuilt from Git by the pipeline; replication adds cost, not safety
-  # checkov:skip=CKV2_AWS_62:Rollouts are driven by the pipeline (SSM), not by bucket events
-  # checkov:skip=CKV_AWS_145:VMs read releases anonymously through their VPC endpoint, which SSE-KMS cannot serve; sha256 is verified on install
-}
+module "releases_bucket" {
+  source = "../../modules/s3-bucket"
+  # SSE-S3: the VMs read with SigV4 and need no key grant; integrity comes from the signature, not secrecy.
 
-resource "aws_s3_bucket_versioning" "releases" {
-  bucket = aws_s3_bucket.releases.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
+  name                    = local.release_bucket_name
+  access_log_bucket       = module.logs_bucket.name
+  access_log_prefix       = "releases/"
+  noncurrent_version_days = var.release_retention_days
+  expiration              = { prefix = "${local.release_prefix}releases/", days = var.release_retention_days }
 
-resource "aws_s3_bucket_server_side_encryption_configuration" "releases" {
-  bucket = aws_s3_bucket.releases.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm = "AES256"
-    }
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "releases" {
-  bucket                  = aws_s3_bucket.releases.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_ownership_controls" "releases" {
-  bucket = aws_s3_bucket.releases.id
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_logging" "releases" {
-  bucket        = aws_s3_bucket.releases.id
-  target_bucket = aws_s3_bucket.logs.id
-  target_prefix = "releases/"
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "releases" {
-  bucket = aws_s3_bucket.releases.id
-
-  rule {
-    id     = "abort-incomplete-uploads"
-    status = "Enabled"
-    filter {}
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 7
-    }
-  }
-
-  rule {
-    id     = "expire-old-releases"
-    status = "Enabled"
-    filter {
-      prefix = local.release_prefix
-    }
-    expiration {
-      days = var.release_retention_days
-    }
-    noncurrent_version_expiration {
-      noncurrent_days = var.release_retention_days
-    }
-  }
-}
-
-data "aws_iam_policy_document" "releases_bucket" {
-  statement {
-    sid     = "DenyInsecureTransport"
-    effect  = "Deny"
-    actions = ["s3:*"]
-    resources = [
-      aws_s3_bucket.releases.arn,
-      "${aws_s3_bucket.releases.arn}/*",
-    ]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(var.release_reader_vpce_ids) > 0 ? [1] : []
-    content {
-      sid       = "VmReadReleasesThroughVpcEndpoint"
-      actions   = ["s3:GetObject"]
-      resources = ["${aws_s3_bucket.releases.arn}/${local.release_prefix}*"]
-      principals {
-        type        = "*"
-        identifiers = ["*"]
+  policy_statements = [
+    {
+      Sid       = "OnlyPublishWritesReleases"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = ["s3:PutObject"]
+      Resource  = local.release_objects_arn
+      Condition = { ArnNotEquals = { "aws:PrincipalArn" = local.role_arns.publish } }
+    },
+    # Write-once: a put must carry If-None-Match (fails if the key exists). Multipart part uploads cannot
+    # carry the header; their CompleteMultipartUpload can and must (AWS: conditional-writes-enforce).
+    {
+      Sid       = "ReleasesAreWriteOnce"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = ["s3:PutObject"]
+      Resource  = local.release_objects_arn
+      Condition = {
+        Null                    = { "s3:if-none-match" = "true" }
+        StringNotEqualsIfExists = { "s3:ObjectCreationOperation" = ["CreateMultipartUpload", "UploadPart", "UploadPartCopy"] }
       }
-      condition {
-        test     = "StringEquals"
-        variable = "aws:SourceVpce"
-        values   = var.release_reader_vpce_ids
-      }
-    }
-  }
-}
-
-resource "aws_s3_bucket_policy" "releases" {
-  bucket = aws_s3_bucket.releases.id
-  policy = data.aws_iam_policy_document.releases_bucket.json
-
-  depends_on = [aws_s3_bucket_public_access_block.releases]
+    },
+    # Releases leave only by the lifecycle rule (release_retention_days), never by a request.
+    {
+      Sid       = "NobodyDeletesReleases"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectAcl", "s3:PutObjectVersionAcl", "s3:RestoreObject"]
+      Resource  = local.release_objects_arn
+    },
+    {
+      Sid       = "OnlyDeployMovesThePointer"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = local.object_write_actions
+      Resource  = local.release_pointer_arns
+      Condition = { ArnNotEquals = { "aws:PrincipalArn" = local.role_arns.deploy } }
+    },
+    # Nothing else lives in this bucket.
+    {
+      Sid         = "NoOtherObjects"
+      Effect      = "Deny"
+      Principal   = "*"
+      Action      = local.object_write_actions
+      NotResource = concat([local.release_objects_arn], local.release_pointer_arns)
+    },
+  ]
 }

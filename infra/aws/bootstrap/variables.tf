@@ -1,3 +1,20 @@
+variable "name" {
+  description = "Prefix of every named resource. IAM roles and policies named \"<name>-*\" belong to the stacks (the apply role manages them), \"<name>-ci-*\" to this bootstrap (no CI role may write them)."
+  type        = string
+  default     = "shipshape"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.name))
+    error_message = "name must be 2-21 lower-case letters, digits or dashes, starting with a letter."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags on every resource (added to Project, ManagedBy and Stack)."
+  type        = map(string)
+  default     = {}
+}
+
 variable "region" {
   description = "AWS region for the state bucket, ECR repositories, release bucket and KMS keys (the stacks deploy here too)."
   type        = string
@@ -40,7 +57,7 @@ variable "vcs_origin" {
 }
 
 variable "deploy_branch" {
-  description = "The only branch whose pipelines may assume the apply and deploy roles (the seeds called it master)."
+  description = "The only branch whose pipelines may assume the apply, publish and deploy roles."
   type        = string
   default     = "main"
 
@@ -50,14 +67,42 @@ variable "deploy_branch" {
   }
 }
 
-variable "name_prefix" {
-  description = "Prefix of every named resource, and of the IAM roles/policies the apply role may manage."
+variable "release_tag_prefix" {
+  description = "Git tags starting with this prefix (v1.2.3) may publish and deploy too; they never apply infrastructure. Protect them in the VCS (tag ruleset) like the deploy branch. Empty: no tag releases."
   type        = string
-  default     = "shipshape"
+  default     = "v"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.name_prefix))
-    error_message = "name_prefix must be 2-21 lower-case letters, digits or dashes, starting with a letter."
+    condition     = can(regex("^[A-Za-z0-9._-]*$", var.release_tag_prefix))
+    error_message = "release_tag_prefix must be letters, digits, dots, dashes or underscores (no wildcard)."
+  }
+}
+
+variable "circleci_context_ids" {
+  description = "Ids of the four CircleCI contexts (Organization Settings > Contexts > the context's page). Each role trusts only tokens of jobs that use its context, so AWS enforces the contexts' restrictions (branch expression, security group, no SSH rerun)."
+  type = object({
+    plan    = string
+    apply   = string
+    publish = string
+    deploy  = string
+  })
+
+  validation {
+    condition = alltrue([
+      for id in values(var.circleci_context_ids) : can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", id))
+    ]) && length(distinct(values(var.circleci_context_ids))) == 4
+    error_message = "circleci_context_ids must be four different lower-case UUIDs."
+  }
+}
+
+variable "apply_session_seconds" {
+  description = "Longest session of the apply role: a first EKS + Multi-AZ RDS apply takes 40-60 minutes, and expired credentials mid-apply leave a half-applied stack. The pipeline asks for this duration."
+  type        = number
+  default     = 10800
+
+  validation {
+    condition     = var.apply_session_seconds >= 3600 && var.apply_session_seconds <= 43200
+    error_message = "apply_session_seconds must be between 3600 and 43200 (IAM's limits for a role session)."
   }
 }
 
@@ -143,15 +188,4 @@ variable "vm_deploy_document_name" {
   description = "Name of infra/aws/vm's SSM Command document that installs a release (its output deploy.ssm_document)."
   type        = string
   default     = "shipshape-deploy-release"
-}
-
-variable "release_reader_vpce_ids" {
-  description = "S3 gateway endpoint IDs of the VM VPCs; only requests through them may read releases (second apply, after infra/aws/vm exists)."
-  type        = list(string)
-  default     = []
-
-  validation {
-    condition     = alltrue([for id in var.release_reader_vpce_ids : can(regex("^vpce-[0-9a-f]+$", id))])
-    error_message = "Each entry must be a VPC endpoint ID (vpce-...)."
-  }
 }

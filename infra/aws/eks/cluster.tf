@@ -13,6 +13,24 @@ locals {
   external_secrets_service_account = "external-secrets"
   external_dns_namespace           = "external-dns"
   external_dns_service_account     = "external-dns"
+
+  # CircleCI's published egress addresses for jobs that set `circleci_ip_ranges: true` (the
+  # deploy-eks job does): "List of IP address ranges associated with the IP ranges feature",
+  # https://circleci.com/docs/ip-ranges/ (list dated 2022-04-06, unchanged when checked 2026-12-06;
+  # machine-readable: `dig jobs.knownips.circleci.com A +short`; CircleCI gives 30 days notice of a
+  # change by email). They are shared by every CircleCI customer using the feature, so they narrow
+  # who can try; the access entries (IAM) still decide who gets in.
+  circleci_job_ip_ranges = [
+    "3.228.39.90/32", "18.213.67.41/32", "34.194.94.201/32", "34.194.144.202/32", "34.197.6.234/32",
+    "35.169.17.173/32", "35.174.253.146/32", "52.3.128.216/32", "52.4.195.249/32", "52.5.58.121/32",
+    "52.21.153.129/32", "52.72.72.233/32", "54.92.235.88/32", "54.161.182.76/32", "54.164.161.41/32",
+    "54.166.105.113/32", "54.167.72.230/32", "54.172.26.132/32", "54.205.138.102/32", "54.208.72.234/32",
+    "54.209.115.53/32",
+  ]
+  public_access_cidrs = distinct(concat(
+    var.ci_api_access == "circleci_ip_ranges" ? local.circleci_job_ip_ranges : [],
+    var.cluster_public_access_cidrs,
+  ))
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -22,7 +40,7 @@ resource "aws_kms_key" "eks" {
   description             = "${var.name}: envelope encryption of Kubernetes Secrets in etcd"
   enable_key_rotation     = true
   deletion_window_in_days = var.kms_deletion_window_days
-  policy                  = data.aws_iam_policy_document.kms_account_admin.json
+  policy                  = local.kms_account_admin_policy
 }
 
 resource "aws_kms_alias" "eks" {
@@ -34,7 +52,7 @@ resource "aws_kms_key" "logs" {
   description             = "${var.name}: EKS control-plane and VPC flow log groups"
   enable_key_rotation     = true
   deletion_window_in_days = var.kms_deletion_window_days
-  policy                  = data.aws_iam_policy_document.kms_logs.json
+  policy                  = local.kms_logs_policy
 }
 
 resource "aws_kms_alias" "logs" {
@@ -93,10 +111,13 @@ resource "aws_eks_cluster" "this" {
   vpc_config {
     # Only private subnets: the default NodeClass puts nodes in the cluster's subnets, and the
     # control plane's ENIs land here too. Public subnets are for the ALB alone.
-    subnet_ids              = aws_subnet.private[*].id
+    subnet_ids = aws_subnet.private[*].id
+    # Private for nodes, pods and the AMP scraper; public only for the CIDRs above (the pipeline's
+    # deploy job runs on CircleCI's cloud, outside the VPC). An empty list turns the public side off:
+    # AWS's default for an enabled public endpoint would be 0.0.0.0/0.
     endpoint_private_access = true
-    endpoint_public_access  = length(var.cluster_public_access_cidrs) > 0
-    public_access_cidrs     = length(var.cluster_public_access_cidrs) > 0 ? var.cluster_public_access_cidrs : null
+    endpoint_public_access  = length(local.public_access_cidrs) > 0
+    public_access_cidrs     = length(local.public_access_cidrs) > 0 ? local.public_access_cidrs : null
   }
 
   encryption_config {
@@ -118,6 +139,14 @@ resource "aws_eks_cluster" "this" {
     enabled = true
   }
 
+  lifecycle {
+    precondition {
+      # The EKS API limit on publicAccessCidrs.
+      condition     = length(local.public_access_cidrs) <= 40
+      error_message = "The public endpoint admits at most 40 CIDRs; ci_api_access + cluster_public_access_cidrs give ${length(local.public_access_cidrs)}."
+    }
+  }
+
   depends_on = [
     aws_cloudwatch_log_group.cluster,
     aws_iam_role_policy_attachment.cluster,
@@ -128,10 +157,18 @@ resource "aws_eks_cluster" "this" {
 # Add-ons. Auto Mode already runs VPC CNI, kube-proxy, CoreDNS, the Pod Identity agent and the EBS CSI
 # driver on its nodes, so only metrics-server is added: without it the chart's HPA has no metrics.
 # ---------------------------------------------------------------------------------------------------
+# The version AWS publishes as the default for the pinned Kubernetes version: the add-on pin moves
+# with kubernetes_version (one variable to bump), and is never one AWS has not built for it.
+data "aws_eks_addon_version" "metrics_server" {
+  addon_name         = "metrics-server"
+  kubernetes_version = aws_eks_cluster.this.version
+  most_recent        = false
+}
+
 resource "aws_eks_addon" "metrics_server" {
   cluster_name  = aws_eks_cluster.this.name
   addon_name    = "metrics-server"
-  addon_version = var.metrics_server_addon_version
+  addon_version = coalesce(var.metrics_server_addon_version, data.aws_eks_addon_version.metrics_server.version)
 
   # The add-on owns its objects; a manual edit is overwritten on the next apply instead of failing it.
   resolve_conflicts_on_create = "OVERWRITE"

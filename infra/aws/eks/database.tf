@@ -1,17 +1,20 @@
 # RDS for PostgreSQL in the private subnets. Only the cluster security group (Auto Mode nodes and
-# therefore pods) reaches 5432; TLS is enforced server-side by rds.force_ssl; the master password is
-# generated, stored and rotated by RDS in Secrets Manager and never appears in Terraform state.
+# therefore pods) and the rotation function reach 5432; TLS is enforced server-side by rds.force_ssl;
+# the master password is generated, stored and rotated by RDS in Secrets Manager and never appears in
+# Terraform state. Nothing that serves requests uses the master: see "Database roles" below.
 
 locals {
   db_identifier = "${var.name}-postgres"
-  db_secret_arn = aws_db_instance.this.master_user_secret[0].secret_arn
+  # RDS-managed master secret ({username, password}, rotated every 7 days by RDS). Used only by the
+  # platform's database setup Job and the rotation function, both at run time.
+  db_master_secret_arn = aws_db_instance.this.master_user_secret[0].secret_arn
 }
 
 resource "aws_kms_key" "rds" {
   description             = "${var.name}: RDS storage, Performance Insights and the master user secret"
   enable_key_rotation     = true
   deletion_window_in_days = var.kms_deletion_window_days
-  policy                  = data.aws_iam_policy_document.kms_account_admin.json
+  policy                  = local.kms_account_admin_policy
 }
 
 resource "aws_kms_alias" "rds" {
@@ -42,6 +45,15 @@ resource "aws_vpc_security_group_ingress_rule" "db_from_cluster" {
   to_port           = 5432
   # Auto Mode's default NodeClass and deploy/eks's NodeClass both attach the cluster security group.
   referenced_security_group_id = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "db_from_rotation" {
+  security_group_id            = aws_security_group.db.id
+  description                  = "PostgreSQL from the password rotation function"
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  referenced_security_group_id = aws_security_group.rotation.id
 }
 
 resource "aws_db_parameter_group" "this" {

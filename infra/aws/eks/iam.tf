@@ -1,28 +1,58 @@
-# Every policy is written here as aws_iam_policy_document; AWS-managed policies are attached only where
-# AWS documents them as the required set (EKS Auto Mode cluster and node roles, RDS monitoring).
+# Every policy is written here with jsonencode() from names and ARNs known at plan time, so the
+# planned values are the real documents (tests/plan.tftest.hcl reads them). AWS-managed policies are
+# attached only where AWS documents them as the required set (Auto Mode cluster and node roles, RDS
+# monitoring).
+
+locals {
+  # Trust of a role assumed by an AWS service on behalf of this account only (confused deputy).
+  service_trust = { for svc in ["eks.amazonaws.com", "vpc-flow-logs.amazonaws.com", "monitoring.rds.amazonaws.com"] :
+    svc => jsonencode({
+      Version = "2012-10-17"
+      Statement = [{
+        Sid       = "ServiceInThisAccount"
+        Effect    = "Allow"
+        Principal = { Service = svc }
+        # TagSession: Auto Mode tags the sessions it opens with the cluster role.
+        Action    = svc == "eks.amazonaws.com" ? ["sts:AssumeRole", "sts:TagSession"] : ["sts:AssumeRole"]
+        Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+      }]
+    })
+  }
+
+  # EKS Pod Identity trust, exactly as documented in "Create IAM role with trust policy required by
+  # EKS Pod Identity" (https://docs.aws.amazon.com/eks/latest/userguide/pod-id-role.html): principal
+  # pods.eks.amazonaws.com, sts:AssumeRole + sts:TagSession, and conditions only on the session tags
+  # Pod Identity sends (eks-cluster-arn, kubernetes-namespace, kubernetes-service-account). No
+  # aws:SourceArn: for this principal it is the Pod Identity association, not the cluster, so a
+  # cluster ARN there matches nothing and the controller silently gets no credentials.
+  pod_identity_bindings = {
+    external_secrets = { namespace = local.external_secrets_namespace, service_account = local.external_secrets_service_account }
+    external_dns     = { namespace = local.external_dns_namespace, service_account = local.external_dns_service_account }
+  }
+  pod_identity_trust = { for k, b in local.pod_identity_bindings : k => jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "AllowEksAuthToAssumeRoleForPodIdentity"
+      Effect    = "Allow"
+      Principal = { Service = "pods.eks.amazonaws.com" }
+      Action    = ["sts:AssumeRole", "sts:TagSession"]
+      Condition = {
+        StringEquals = {
+          "aws:RequestTag/eks-cluster-arn"            = local.cluster_arn
+          "aws:RequestTag/kubernetes-namespace"       = b.namespace
+          "aws:RequestTag/kubernetes-service-account" = b.service_account
+        }
+      }
+    }]
+  }) }
+}
 
 # ---------------------------------------------------------------------------------------------------
 # EKS cluster role (Auto Mode manages EC2 instances, EBS volumes, load balancers and ENIs with it).
 # ---------------------------------------------------------------------------------------------------
-data "aws_iam_policy_document" "cluster_trust" {
-  statement {
-    sid     = "EksControlPlane"
-    actions = ["sts:AssumeRole", "sts:TagSession"] # TagSession: Auto Mode tags the sessions it opens
-    principals {
-      type        = "Service"
-      identifiers = ["eks.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 resource "aws_iam_role" "cluster" {
   name               = "${var.name}-eks-cluster"
-  assume_role_policy = data.aws_iam_policy_document.cluster_trust.json
+  assume_role_policy = local.service_trust["eks.amazonaws.com"]
 }
 
 resource "aws_iam_role_policy_attachment" "cluster" {
@@ -37,24 +67,25 @@ resource "aws_iam_role_policy_attachment" "cluster" {
   role       = aws_iam_role.cluster.name
   policy_arn = "arn:${local.partition}:iam::aws:policy/${each.key}"
 }
+# No user-defined tags on Auto Mode resources (NodeClass, IngressClassParams): the managed policies
+# above do not allow them ("Custom AWS tags for EKS Auto resources",
+# https://docs.aws.amazon.com/eks/latest/userguide/auto-cluster-iam-role.html), and a NodeClass with
+# tags would leave every node launch failing. The stack's default tags cover what Terraform creates.
 
 # ---------------------------------------------------------------------------------------------------
 # Auto Mode node role (EKS creates its EC2 access entry itself because it is the cluster's node role).
 # ---------------------------------------------------------------------------------------------------
-data "aws_iam_policy_document" "node_trust" {
-  statement {
-    sid     = "Ec2Nodes"
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["ec2.amazonaws.com"]
-    }
-  }
-}
-
 resource "aws_iam_role" "node" {
-  name               = "${var.name}-eks-node"
-  assume_role_policy = data.aws_iam_policy_document.node_trust.json
+  name = "${var.name}-eks-node"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "Ec2Nodes"
+      Effect    = "Allow"
+      Principal = { Service = "ec2.amazonaws.com" }
+      Action    = ["sts:AssumeRole"]
+    }]
+  })
 }
 
 resource "aws_iam_role_policy_attachment" "node" {
@@ -68,188 +99,116 @@ resource "aws_iam_role_policy_attachment" "node" {
 }
 
 # ---------------------------------------------------------------------------------------------------
-# Pod Identity roles. The trust is limited to this account and cluster, and to the one service
-# account: EKS Pod Identity puts kubernetes-namespace/-service-account session tags on the request.
+# External Secrets Operator: reads the database secrets (application, migrations, master), nothing else.
 # ---------------------------------------------------------------------------------------------------
-data "aws_iam_policy_document" "pod_identity_trust" {
-  for_each = {
-    external_secrets = { namespace = local.external_secrets_namespace, sa = local.external_secrets_service_account }
-    external_dns     = { namespace = local.external_dns_namespace, sa = local.external_dns_service_account }
-  }
-
-  statement {
-    sid     = "EksPodIdentity"
-    actions = ["sts:AssumeRole", "sts:TagSession"] # TagSession: Pod Identity passes the session tags
-    principals {
-      type        = "Service"
-      identifiers = ["pods.eks.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [local.cluster_arn]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:RequestTag/kubernetes-namespace"
-      values   = [each.value.namespace]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:RequestTag/kubernetes-service-account"
-      values   = [each.value.sa]
-    }
-  }
-}
-
-# External Secrets Operator: reads the one RDS-managed master secret, nothing else.
 resource "aws_iam_role" "external_secrets" {
   name               = "${var.name}-external-secrets"
-  assume_role_policy = data.aws_iam_policy_document.pod_identity_trust["external_secrets"].json
-}
-
-data "aws_iam_policy_document" "external_secrets" {
-  statement {
-    sid = "ReadDatabaseSecret"
-    actions = [
-      "secretsmanager:GetSecretValue", # the username/password that become DATABASE_URL
-      "secretsmanager:DescribeSecret", # ESO reads the secret's metadata (current version) before fetching
-    ]
-    resources = [local.db_secret_arn]
-  }
-
-  statement {
-    sid       = "DecryptDatabaseSecret"
-    actions   = ["kms:Decrypt"] # the secret is encrypted with the RDS key; only via Secrets Manager
-    resources = [aws_kms_key.rds.arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["secretsmanager.${var.region}.amazonaws.com"]
-    }
-  }
+  assume_role_policy = local.pod_identity_trust["external_secrets"]
 }
 
 resource "aws_iam_role_policy" "external_secrets" {
-  name   = "read-database-secret"
-  role   = aws_iam_role.external_secrets.id
-  policy = data.aws_iam_policy_document.external_secrets.json
+  name = "read-database-secrets"
+  role = aws_iam_role.external_secrets.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid    = "ReadDatabaseSecrets"
+        Effect = "Allow"
+        Action = [
+          "secretsmanager:GetSecretValue", # the username/password that become the URLs
+          "secretsmanager:DescribeSecret", # ESO reads the secret's metadata (current version) first
+        ]
+        Resource = local.eso_secret_arns
+      },
+      {
+        Sid      = "DecryptDatabaseSecrets"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt"] # the secrets are encrypted with the RDS key; only via Secrets Manager
+        Resource = [aws_kms_key.rds.arn]
+        Condition = {
+          StringEquals = { "kms:ViaService" = "secretsmanager.${var.region}.amazonaws.com" }
+        }
+      },
+    ]
+  })
 }
 
 # ExternalDNS: writes the service's alias record (and its TXT ownership records) in the one zone.
 resource "aws_iam_role" "external_dns" {
   name               = "${var.name}-external-dns"
-  assume_role_policy = data.aws_iam_policy_document.pod_identity_trust["external_dns"].json
-}
-
-data "aws_iam_policy_document" "external_dns" {
-  statement {
-    sid       = "ChangeServiceRecords"
-    actions   = ["route53:ChangeResourceRecordSets"] # create/update the ALB alias on each rollout
-    resources = ["arn:${local.partition}:route53:::hostedzone/${var.route53_zone_id}"]
-    # Only the service name and ExternalDNS's TXT registry names for it ("a-"/"aaaa-" prefixed), and
-    # only alias/ownership record types: a compromised controller cannot rewrite the rest of the zone.
-    condition {
-      test     = "ForAllValues:StringEquals"
-      variable = "route53:ChangeResourceRecordSetsNormalizedRecordNames"
-      values   = [var.domain_name, "a-${var.domain_name}", "aaaa-${var.domain_name}"]
-    }
-    condition {
-      test     = "ForAllValues:StringEquals"
-      variable = "route53:ChangeResourceRecordSetsRecordTypes"
-      values   = ["A", "AAAA", "TXT"]
-    }
-  }
-
-  statement {
-    sid       = "ReadZoneRecords"
-    actions   = ["route53:ListResourceRecordSets"] # compare desired records with what the zone has
-    resources = ["arn:${local.partition}:route53:::hostedzone/${var.route53_zone_id}"]
-  }
-
-  statement {
-    sid = "FindZone"
-    # ExternalDNS lists zones to match --zone-id-filter; the API has no resource-level permission.
-    actions   = ["route53:ListHostedZones"]
-    resources = ["*"]
-  }
+  assume_role_policy = local.pod_identity_trust["external_dns"]
 }
 
 resource "aws_iam_role_policy" "external_dns" {
-  name   = "service-dns-record"
-  role   = aws_iam_role.external_dns.id
-  policy = data.aws_iam_policy_document.external_dns.json
+  name = "service-dns-record"
+  role = aws_iam_role.external_dns.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "ChangeServiceRecords"
+        Effect   = "Allow"
+        Action   = ["route53:ChangeResourceRecordSets"] # create/update the ALB alias on each rollout
+        Resource = ["arn:${local.partition}:route53:::hostedzone/${var.route53_zone_id}"]
+        # Only the service name and ExternalDNS's TXT registry names for it, and only alias/ownership
+        # record types: a compromised controller cannot rewrite the rest of the zone.
+        Condition = {
+          "ForAllValues:StringEquals" = {
+            "route53:ChangeResourceRecordSetsNormalizedRecordNames" = [var.domain_name, "a-${var.domain_name}", "aaaa-${var.domain_name}"]
+            "route53:ChangeResourceRecordSetsRecordTypes"           = ["A", "AAAA", "TXT"]
+          }
+        }
+      },
+      {
+        Sid      = "ReadZoneRecords"
+        Effect   = "Allow"
+        Action   = ["route53:ListResourceRecordSets"] # compare desired records with what the zone has
+        Resource = ["arn:${local.partition}:route53:::hostedzone/${var.route53_zone_id}"]
+      },
+      {
+        Sid    = "FindZone"
+        Effect = "Allow"
+        # ExternalDNS lists zones to match --zone-id-filter; the API has no resource-level permission.
+        Action   = ["route53:ListHostedZones"]
+        Resource = ["*"]
+      },
+    ]
+  })
 }
 
 # ---------------------------------------------------------------------------------------------------
 # VPC flow logs delivery role.
 # ---------------------------------------------------------------------------------------------------
-data "aws_iam_policy_document" "flow_logs_trust" {
-  statement {
-    sid     = "VpcFlowLogs"
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["vpc-flow-logs.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 resource "aws_iam_role" "flow_logs" {
   name               = "${var.name}-vpc-flow-logs"
-  assume_role_policy = data.aws_iam_policy_document.flow_logs_trust.json
-}
-
-data "aws_iam_policy_document" "flow_logs" {
-  statement {
-    sid = "WriteFlowLogs"
-    actions = [
-      "logs:CreateLogStream",    # one stream per ENI
-      "logs:PutLogEvents",       # the flow records
-      "logs:DescribeLogStreams", # the service checks for an existing stream first
-    ]
-    resources = ["${aws_cloudwatch_log_group.flow_logs.arn}:*"]
-  }
+  assume_role_policy = local.service_trust["vpc-flow-logs.amazonaws.com"]
 }
 
 resource "aws_iam_role_policy" "flow_logs" {
-  name   = "write-flow-logs"
-  role   = aws_iam_role.flow_logs.id
-  policy = data.aws_iam_policy_document.flow_logs.json
+  name = "write-flow-logs"
+  role = aws_iam_role.flow_logs.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid    = "WriteFlowLogs"
+      Effect = "Allow"
+      Action = [
+        "logs:CreateLogStream",    # one stream per ENI
+        "logs:PutLogEvents",       # the flow records
+        "logs:DescribeLogStreams", # the service checks for an existing stream first
+      ]
+      Resource = ["arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:${local.flow_log_group}:*"]
+    }]
+  })
 }
 
 # ---------------------------------------------------------------------------------------------------
 # RDS Enhanced Monitoring (OS metrics every 60 s) role.
 # ---------------------------------------------------------------------------------------------------
-data "aws_iam_policy_document" "rds_monitoring_trust" {
-  statement {
-    sid     = "RdsMonitoring"
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["monitoring.rds.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 resource "aws_iam_role" "rds_monitoring" {
   name               = "${var.name}-rds-monitoring"
-  assume_role_policy = data.aws_iam_policy_document.rds_monitoring_trust.json
+  assume_role_policy = local.service_trust["monitoring.rds.amazonaws.com"]
 }
 
 resource "aws_iam_role_policy_attachment" "rds_monitoring" {
@@ -260,52 +219,49 @@ resource "aws_iam_role_policy_attachment" "rds_monitoring" {
 # ---------------------------------------------------------------------------------------------------
 # KMS key policies.
 # ---------------------------------------------------------------------------------------------------
-# The account delegates key use to IAM (AWS's default key policy): principals still need an IAM
-# policy naming the key, as the ESO role above has. Without it the key becomes unmanageable.
-data "aws_iam_policy_document" "kms_account_admin" {
-  #checkov:skip=CKV_AWS_109:KMS key policy, not an IAM policy: "*" is the key itself and the principal is the account root (AWS's default key policy)
-  #checkov:skip=CKV_AWS_111:KMS key policy, not an IAM policy: "*" is the key itself and the principal is the account root (AWS's default key policy)
-  #checkov:skip=CKV_AWS_356:KMS key policy, not an IAM policy: "*" is the key itself and the principal is the account root (AWS's default key policy)
-  statement {
-    sid       = "AccountDelegatesToIam"
-    actions   = ["kms:*"]
-    resources = ["*"] # in a key policy "*" means this key
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
-    }
+locals {
+  # The account delegates key use to IAM (AWS's default key policy): principals still need an IAM
+  # policy naming the key, as the ESO role above has. Without it the key becomes unmanageable.
+  # In a key policy "*" as the resource means this key.
+  kms_account_admin_statement = {
+    Sid       = "AccountDelegatesToIam"
+    Effect    = "Allow"
+    Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+    Action    = "kms:*"
+    Resource  = "*"
   }
-}
+  kms_account_admin_policy = jsonencode({ Version = "2012-10-17", Statement = [local.kms_account_admin_statement] })
 
-data "aws_iam_policy_document" "kms_logs" {
-  source_policy_documents = [data.aws_iam_policy_document.kms_account_admin.json]
-
-  statement {
-    sid = "CloudWatchLogsUse"
-    actions = [
-      "kms:Encrypt*",         # write log events
-      "kms:Decrypt*",         # read them back (console, Logs Insights)
-      "kms:ReEncrypt*",       # key rotation
-      "kms:GenerateDataKey*", # envelope keys for new data
-      "kms:Describe*",        # Logs validates the key when the group is associated
+  flow_log_group = "/aws/vpc/${var.name}/flow-logs"
+  logs_kms_groups = [
+    "/aws/eks/${var.name}/cluster",
+    local.flow_log_group,
+    "/aws/rds/instance/${var.name}-postgres/postgresql",
+    "/aws/rds/instance/${var.name}-postgres/upgrade",
+  ]
+  kms_logs_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      local.kms_account_admin_statement,
+      {
+        Sid       = "CloudWatchLogsUse"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${var.region}.amazonaws.com" }
+        Action = [
+          "kms:Encrypt*",         # write log events
+          "kms:Decrypt*",         # read them back (console, Logs Insights)
+          "kms:ReEncrypt*",       # key rotation
+          "kms:GenerateDataKey*", # envelope keys for new data
+          "kms:Describe*",        # Logs validates the key when the group is associated
+        ]
+        Resource = "*"
+        # Only for this stack's log groups, not any log group in the account.
+        Condition = {
+          ArnEquals = {
+            "kms:EncryptionContext:aws:logs:arn" = [for g in local.logs_kms_groups : "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:${g}"]
+          }
+        }
+      },
     ]
-    resources = ["*"] # in a key policy "*" means this key
-    principals {
-      type        = "Service"
-      identifiers = ["logs.${var.region}.amazonaws.com"]
-    }
-    # Only for this stack's log groups, not any log group in the account.
-    condition {
-      test     = "ArnEquals"
-      variable = "kms:EncryptionContext:aws:logs:arn"
-      values = [
-        for g in [
-          "/aws/eks/${var.name}/cluster",
-          "/aws/vpc/${var.name}/flow-logs",
-          "/aws/rds/instance/${var.name}-postgres/postgresql",
-          "/aws/rds/instance/${var.name}-postgres/upgrade",
-        ] : "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:${g}"
-      ]
-    }
-  }
+  })
 }

@@ -197,7 +197,7 @@ resource "aws_vpc_endpoint" "interface" {
 # Flow logs: every accepted and rejected flow, to an encrypted log group, for incident forensics.
 # ---------------------------------------------------------------------------------------------------
 resource "aws_cloudwatch_log_group" "flow_logs" {
-  name              = "/aws/vpc/${var.name}/flow-logs"
+  name              = local.flow_log_group
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.logs.arn
 }

@@ -7,10 +7,17 @@ locals {
   db_ca_key       = "ca.pem"
   db_ca_path      = "/etc/shipshape/db-ca/${local.db_ca_key}"
   db_query        = var.db_sslmode == "verify-full" ? "sslmode=verify-full&sslrootcert=${local.db_ca_path}" : "sslmode=require"
-  db_secret_name  = "shipshape-database"
-  db_secret_key   = "DATABASE_URL"
+  # Secrets External Secrets Operator writes into the app namespace (deploy/eks/database-secret.yaml.tftpl):
+  # the application's URL and the migrations' (owner) URL, each under key DATABASE_URL.
+  db_secret_name       = "shipshape-database"
+  db_owner_secret_name = "shipshape-database-owner"
+  db_secret_key        = "DATABASE_URL"
+  # Namespace of the one-off role setup Job and the only place the master credentials are copied to.
+  db_admin_namespace = "${var.app_namespace}-db-admin"
 
   ecr_repository_url = "${local.account_id}.dkr.ecr.${var.region}.amazonaws.com/shipshape"
+  # psql for the setup Job: the official PostgreSQL image from ECR Public (no Docker Hub rate limit).
+  db_client_image = "public.ecr.aws/docker/library/postgres:${var.postgres_major_version}-alpine"
 
   # Values for deploy/helm/shipshape (keys as in its values.yaml); the pipeline adds image.tag.
   helm_values = {
@@ -25,6 +32,11 @@ locals {
         configMapName = var.db_sslmode == "verify-full" ? local.db_ca_configmap : ""
         key           = local.db_ca_key
       }
+      migrations = {
+        # The migrations Job logs in as the owner; afterwards it grants the app role its DML.
+        existingSecret = local.db_owner_secret_name
+        grantTo        = local.db_roles.app.username
+      }
     }
     ingress = {
       enabled   = true
@@ -33,9 +45,16 @@ locals {
       # The validated ARN: the Ingress is never created with a certificate that is still pending.
       certificateArn = aws_acm_certificate_validation.this.certificate_arn
     }
-    # metrics-server is installed (aws_eks_addon.metrics_server), so the HPA has metrics.
+    # metrics-server is installed (aws_eks_addon.metrics_server), so the HPA has metrics. Three pods
+    # minimum: one per AZ, and a zone outage or a rollout still leaves two serving.
     autoscaling = {
-      enabled = true
+      enabled     = true
+      minReplicas = 3
+      maxReplicas = 12
+    }
+    # Karpenter consolidation moves pods around; a hard zone spread keeps them in three AZs.
+    topologySpread = {
+      zoneWhenUnsatisfiable = "DoNotSchedule"
     }
     networkPolicy = {
       enabled = true
@@ -45,8 +64,11 @@ locals {
         port  = aws_db_instance.this.port
       }
     }
-    # No Prometheus Operator on this platform; /metrics is still served.
+    # The AWS managed collector scrapes the pods (monitoring.tf); no Prometheus Operator objects.
     serviceMonitor = {
+      enabled = false
+    }
+    prometheusRule = {
       enabled = false
     }
   }
@@ -60,8 +82,16 @@ locals {
     node_role_name             = aws_iam_role.node.name
     cluster_security_group_id  = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
     node_architectures         = jsonencode(var.node_architectures)
+    db_admin_namespace         = local.db_admin_namespace
     azs                        = jsonencode(local.azs)
     certificate_arn            = aws_acm_certificate_validation.this.certificate_arn
+  }
+
+  db_url_vars = {
+    db_host  = aws_db_instance.this.address
+    db_port  = aws_db_instance.this.port
+    db_name  = var.db_name
+    db_query = local.db_query
   }
 }
 
@@ -110,9 +140,32 @@ output "db_name" {
   value       = aws_db_instance.this.db_name
 }
 
-output "db_secret_arn" {
-  description = "Secrets Manager secret (managed by RDS) holding the master username and password."
-  value       = local.db_secret_arn
+output "db_secret_arns" {
+  description = "Secrets Manager secrets: the RDS-managed master (setup Job and rotation only) and the rotated app and owner logins."
+  value = {
+    master = local.db_master_secret_arn
+    app    = aws_secretsmanager_secret.db_role["app"].arn
+    owner  = aws_secretsmanager_secret.db_role["owner"].arn
+  }
+}
+
+output "db_roles" {
+  description = "PostgreSQL login roles the setup Job creates (rotation adds <role>_clone)."
+  value       = { for k, r in local.db_roles : k => r.username }
+}
+
+output "prometheus" {
+  description = "Amazon Managed Service for Prometheus workspace (query endpoint for Grafana) and the collector."
+  value = {
+    workspace_id = aws_prometheus_workspace.this.id
+    endpoint     = aws_prometheus_workspace.this.prometheus_endpoint
+    scraper_arn  = aws_prometheus_scraper.this.arn
+  }
+}
+
+output "support_windows" {
+  description = "Pinned Kubernetes and PostgreSQL versions with their end of AWS standard support (support.tf)."
+  value       = local.support_windows
 }
 
 output "db_ca_bundle" {
@@ -178,18 +231,34 @@ output "platform_manifests" {
 }
 
 output "database_secret_manifests" {
-  description = "deploy/eks/database-secret.yaml rendered: apply after External Secrets Operator, before the app."
-  value = templatefile("${path.module}/../../../deploy/eks/database-secret.yaml.tftpl", {
-    region        = var.region
-    app_namespace = var.app_namespace
-    secret_name   = local.db_secret_name
-    secret_key    = local.db_secret_key
-    db_host       = aws_db_instance.this.address
-    db_port       = aws_db_instance.this.port
-    db_name       = aws_db_instance.this.db_name
-    db_query      = local.db_query
-    db_secret_arn = local.db_secret_arn
-  })
+  description = "deploy/eks/database-secret.yaml rendered: the app's and the migrations' URLs; apply after External Secrets Operator, before the app."
+  value = templatefile("${path.module}/../../../deploy/eks/database-secret.yaml.tftpl", merge(local.db_url_vars, {
+    region            = var.region
+    app_namespace     = var.app_namespace
+    secret_key        = local.db_secret_key
+    app_secret_name   = local.db_secret_name
+    app_secret_arn    = aws_secretsmanager_secret.db_role["app"].arn
+    owner_secret_name = local.db_owner_secret_name
+    owner_secret_arn  = aws_secretsmanager_secret.db_role["owner"].arn
+    owner_role        = local.db_roles.owner.username
+  }))
+}
+
+output "database_setup_manifests" {
+  description = "deploy/eks/database-setup.yaml rendered: the Job that creates the login roles with the master credentials (platform step, re-runnable)."
+  value = templatefile("${path.module}/../../../deploy/eks/database-setup.yaml.tftpl", merge(local.db_url_vars, {
+    region           = var.region
+    namespace        = local.db_admin_namespace
+    master_secret    = local.db_master_secret_arn
+    app_secret_arn   = aws_secretsmanager_secret.db_role["app"].arn
+    owner_secret_arn = aws_secretsmanager_secret.db_role["owner"].arn
+    app_role         = local.db_roles.app.username
+    owner_role       = local.db_roles.owner.username
+    ca_configmap     = local.db_ca_configmap
+    ca_key           = local.db_ca_key
+    setup_sql        = file("${path.module}/../../../deploy/eks/database-setup.sql")
+    client_image     = local.db_client_image
+  }))
 }
 
 output "helm_values" {

@@ -106,17 +106,28 @@ variable "enable_interface_endpoints" {
 variable "kubernetes_version" {
   description = "EKS Kubernetes minor version. Upgrade one minor at a time (README: Upgrades)."
   type        = string
-  default     = "1.34"
+  default     = "1.35"
 
   validation {
-    # Versions older than 1.32 are in (paid) extended support or gone; Auto Mode needs 1.29+ anyway.
-    condition     = can(regex("^1\\.(3[2-9]|[4-9][0-9])$", var.kubernetes_version))
-    error_message = "kubernetes_version must be a minor version like 1.34, at least 1.32."
+    # Only versions with a dated entry in support.tf: the check there knows when each one ends.
+    condition     = contains(keys(local.kubernetes_end_of_standard_support), var.kubernetes_version)
+    error_message = "kubernetes_version must be a minor version listed in support.tf (kubernetes_end_of_standard_support)."
+  }
+}
+
+variable "ci_api_access" {
+  description = "How the pipeline's deploy job reaches the Kubernetes API. \"circleci_ip_ranges\": the public endpoint admits CircleCI's published IP ranges for jobs with `circleci_ip_ranges: true` (Performance or Scale plan). \"none\": no pipeline access (run deploy-eks from inside the VPC or from cluster_public_access_cidrs)."
+  type        = string
+  default     = "circleci_ip_ranges"
+
+  validation {
+    condition     = contains(["circleci_ip_ranges", "none"], var.ci_api_access)
+    error_message = "ci_api_access must be \"circleci_ip_ranges\" or \"none\"."
   }
 }
 
 variable "cluster_public_access_cidrs" {
-  description = "CIDRs allowed to reach the public API endpoint. Empty (the default) = the endpoint is private only."
+  description = "Extra CIDRs (e.g. the office VPN) allowed to reach the public API endpoint, besides ci_api_access. With both empty the endpoint is private only."
   type        = list(string)
   default     = []
 
@@ -197,12 +208,12 @@ variable "app_namespace" {
 }
 
 variable "metrics_server_addon_version" {
-  description = "Pinned version of the metrics-server EKS add-on (the HPA's metrics source). `aws eks describe-addon-versions --addon-name metrics-server --kubernetes-version X` lists them."
+  description = "metrics-server EKS add-on version (the HPA's metrics source). null (default): the version AWS publishes as the default for kubernetes_version, so the pin moves with the Kubernetes pin. `aws eks describe-addon-versions --addon-name metrics-server --kubernetes-version X` lists the others."
   type        = string
-  default     = "v0.8.0-eksbuild.5"
+  default     = null
 
   validation {
-    condition     = can(regex("^v[0-9]+\\.[0-9]+\\.[0-9]+-eksbuild\\.[0-9]+$", var.metrics_server_addon_version))
+    condition     = var.metrics_server_addon_version == null || can(regex("^v[0-9]+\\.[0-9]+\\.[0-9]+-eksbuild\\.[0-9]+$", var.metrics_server_addon_version))
     error_message = "metrics_server_addon_version must be an exact add-on version like v0.8.0-eksbuild.5."
   }
 }
@@ -222,8 +233,9 @@ variable "postgres_major_version" {
   default     = "17"
 
   validation {
-    condition     = contains(["16", "17", "18"], var.postgres_major_version)
-    error_message = "postgres_major_version must be 16, 17 or 18."
+    # Only majors with a dated entry in support.tf.
+    condition     = contains(keys(local.postgres_end_of_standard_support), var.postgres_major_version)
+    error_message = "postgres_major_version must be a major version listed in support.tf (postgres_end_of_standard_support)."
   }
 }
 
@@ -311,6 +323,18 @@ variable "db_username" {
   }
 }
 
+variable "db_app_password_rotation_days" {
+  description = "Days between rotations of the application's and the migrations' database passwords (Secrets Manager, alternating users: the previous login keeps working until the next rotation)."
+  type        = number
+  default     = 30
+
+  validation {
+    # ESO refreshes within minutes; anything from a day up leaves the old login valid long enough.
+    condition     = var.db_app_password_rotation_days >= 1 && var.db_app_password_rotation_days <= 365
+    error_message = "db_app_password_rotation_days must be between 1 and 365."
+  }
+}
+
 variable "db_sslmode" {
   description = "libpq sslmode in DATABASE_URL. verify-full checks the RDS certificate against the CA bundle mounted in the pod; require only encrypts."
   type        = string
@@ -342,5 +366,19 @@ variable "domain_name" {
   validation {
     condition     = can(regex("^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.domain_name))
     error_message = "domain_name must be a lowercase fully qualified host name without a trailing dot."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Alarms
+# ---------------------------------------------------------------------------------------------------
+variable "alarm_sns_topic_arn" {
+  description = "SNS topic that receives the CloudWatch alarms and the Prometheus alerts (and their recovery). Empty: they exist but notify no one."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.alarm_sns_topic_arn == "" || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$", var.alarm_sns_topic_arn))
+    error_message = "alarm_sns_topic_arn must be empty or an SNS topic ARN."
   }
 }

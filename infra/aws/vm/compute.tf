@@ -17,18 +17,40 @@ data "aws_ami" "selected" {
 
 data "aws_default_tags" "current" {}
 
+# ---- where releases come from: the bootstrap's bucket and signing key, in this region only -----------
+
+data "aws_s3_bucket" "releases" {
+  bucket = var.release_bucket
+
+  lifecycle {
+    # The instance role, the S3 gateway endpoint and the regional endpoint the VM signs for all assume
+    # the bucket is in this stack's region (and so is the bootstrap with its CI roles).
+    postcondition {
+      condition     = self.region == local.region
+      error_message = "The release bucket ${var.release_bucket} is in ${self.region}, this stack in ${local.region}: set region to the bootstrap's region (one region for the bootstrap and the VM stack)."
+    }
+  }
+}
+
+data "aws_kms_public_key" "release_signing" {
+  key_id = var.release_signing_key
+
+  lifecycle {
+    postcondition {
+      condition     = split(":", self.arn)[3] == local.region
+      error_message = "The release signing key ${self.arn} is not in ${local.region}: use the bootstrap's key, in the bootstrap's region."
+    }
+    postcondition {
+      condition     = self.customer_master_key_spec == "ECC_NIST_P256" && self.key_usage == "SIGN_VERIFY"
+      error_message = "The release signing key must be an ECC_NIST_P256 SIGN_VERIFY key (what cosign sign-blob --key awskms://... signs with)."
+    }
+  }
+}
+
 # ---- what every instance boots with -----------------------------------------------------------------
 
 locals {
-  # The service's settings on the VM; variables may override any of them.
-  environment = merge({
-    PORT         = "80"
-    BIND_ADDRESS = "::" # dual stack: IPv4 and IPv6 on one socket
-    LOG_FORMAT   = "json"
-    DATABASE_URL = "sqlite:///var/lib/shipshape/shipshape.db"
-  }, var.environment)
-
-  # File that deploy/cloud-init's shipshape-journal-export unit fills from the unit's journal.
+  # File that the vm-boot module's shipshape-journal-export unit fills from the unit's journal.
   app_log_file = "/var/log/shipshape/shipshape.log"
 
   cloudwatch_agent_config = var.enable_cloudwatch_agent ? jsonencode({
@@ -38,7 +60,7 @@ locals {
         files = {
           collect_list = [{
             file_path       = local.app_log_file
-            log_group_name  = aws_cloudwatch_log_group.app.name
+            log_group_name  = "/shipshape/${var.name}/app"
             log_stream_name = "{instance_id}"
             timezone        = "UTC"
           }]
@@ -56,28 +78,50 @@ locals {
     }
   }) : ""
 
-  user_data = templatefile("${path.module}/../../../deploy/cloud-init/user-data.yaml.tftpl", {
-    binary_url              = var.binary_url
-    binary_sha256           = var.binary_sha256
-    systemd_unit            = file("${path.module}/../../../deploy/systemd/shipshape.service")
-    environment             = local.environment
-    cloudwatch_agent_config = local.cloudwatch_agent_config
-  })
+  release_source = {
+    source         = "s3"
+    bucket         = var.release_bucket
+    prefix         = var.release_prefix
+    endpoint       = "https://${var.release_bucket}.s3.${local.region}.amazonaws.com"
+    region         = local.region
+    public_key_pem = data.aws_kms_public_key.release_signing.public_key_pem
+  }
 
-  # Everything an instance boots with EXCEPT the release (binary_url/sha256), which the deploy path
-  # changes in place. A change here replaces the VM / rolls the auto scaling group.
+  # Tag value the deploy trigger (SSM) targets.
+  deploy_group = "${var.name}-aws-vm"
+}
+
+# The single VM: its database on the data volume (Nitro instances name EBS volumes by id under
+# /dev/disk/by-id), so a replaced VM finds its users again.
+module "boot_vm" {
+  source = "../../modules/vm-boot"
+
+  name                    = var.name
+  release                 = local.release_source
+  environment             = var.environment
+  cloudwatch_agent_config = local.cloudwatch_agent_config
+  data_disk_device        = var.enable_scaling ? null : "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${replace(aws_ebs_volume.data[0].id, "-", "")}"
+}
+
+# Scaling mode: no per-instance data (the ALB keeps the users API away from the instances).
+module "boot_asg" {
+  source = "../../modules/vm-boot"
+
+  name                    = var.name
+  release                 = local.release_source
+  environment             = var.environment
+  cloudwatch_agent_config = local.cloudwatch_agent_config
+}
+
+locals {
+  # Everything an instance boots with (never the release, which the VM reads itself). A change here
+  # replaces the single VM (its data volume moves over) or rolls the auto scaling group.
   boot_config_hash = sha256(jsonencode({
-    template      = filesha256("${path.module}/../../../deploy/cloud-init/user-data.yaml.tftpl")
-    unit          = filesha256("${path.module}/../../../deploy/systemd/shipshape.service")
-    environment   = local.environment
-    cloudwatch    = local.cloudwatch_agent_config
+    user_data     = var.enable_scaling ? module.boot_asg.user_data : module.boot_vm.user_data
     instance_type = var.instance_type
     root_volume   = var.root_volume_size
     key_name      = var.key_name
   }))
-
-  # Tag value the deploy path (SSM) targets.
-  deploy_group = "${var.name}-aws-vm"
 }
 
 # =================================================================================================
@@ -103,7 +147,7 @@ resource "aws_instance" "vm" {
   ipv6_address_count     = 1
   monitoring             = true
   ebs_optimized          = true
-  user_data              = local.user_data
+  user_data              = module.boot_vm.user_data
 
   # IMDSv2 only, and not reachable from containers/forwarded hops.
   metadata_options {
@@ -125,12 +169,38 @@ resource "aws_instance" "vm" {
   }
 
   lifecycle {
-    # New releases are installed in place by the SSM association below, and a new AMI id is published
-    # every few weeks: neither should replace the only VM. Any other boot change does (boot_config_hash);
-    # `terraform apply -replace=aws_instance.vm[0]` moves to the current AMI on purpose.
+    # Releases never touch the instance (the VM installs them in place), and a new AMI id every few
+    # weeks must not replace the only VM. Any boot change does (boot_config_hash); the data volume and
+    # the Elastic IP move over. `terraform apply -replace=aws_instance.vm[0]` moves to the current AMI.
     ignore_changes       = [ami, user_data]
     replace_triggered_by = [terraform_data.vm_boot_config]
   }
+}
+
+resource "aws_ebs_volume" "data" {
+  count = var.enable_scaling ? 0 : 1
+
+  availability_zone = local.azs[0]
+  type              = "gp3"
+  size              = var.data_volume_size
+  encrypted         = true
+
+  tags = { Name = "${var.name}-data" }
+
+  lifecycle {
+    # The users live here.
+    prevent_destroy = true
+  }
+}
+
+resource "aws_volume_attachment" "data" {
+  count = var.enable_scaling ? 0 : 1
+
+  device_name = "/dev/sdf"
+  volume_id   = aws_ebs_volume.data[0].id
+  instance_id = aws_instance.vm[0].id
+  # A replaced VM stops first, so the file system is unmounted cleanly before the volume moves.
+  stop_instance_before_detaching = true
 }
 
 resource "aws_eip" "vm" {
@@ -163,7 +233,7 @@ resource "aws_launch_template" "app" {
   instance_type          = var.instance_type
   key_name               = var.key_name
   ebs_optimized          = true
-  user_data              = base64encode(local.user_data)
+  user_data              = base64encode(module.boot_asg.user_data)
   update_default_version = true
 
   iam_instance_profile {
@@ -277,6 +347,33 @@ resource "aws_lb_listener" "https" {
   }
 }
 
+# Each instance of the group would keep its own SQLite file: a user created through one instance would
+# be missing (404) on the next, and an instance refresh would delete it. Until the stack has a shared
+# database, the ALB serves /hello and answers the whole users API itself with a clear error, so the
+# table never splits silently.
+resource "aws_lb_listener_rule" "users_api_unavailable" {
+  count = var.enable_scaling ? 1 : 0
+
+  listener_arn = aws_lb_listener.https[0].arn
+  priority     = 10
+
+  condition {
+    path_pattern {
+      values = ["/api", "/api/*"]
+    }
+  }
+
+  action {
+    type = "fixed-response"
+
+    fixed_response {
+      status_code  = "501"
+      content_type = "application/json"
+      message_body = jsonencode({ error = "the users API is not available in the scaling configuration (no shared database); use the single-VM configuration or the EKS deployment" })
+    }
+  }
+}
+
 resource "aws_lb_listener" "http_redirect" {
   count = var.enable_scaling ? 1 : 0
 
@@ -363,13 +460,10 @@ resource "aws_autoscaling_policy" "cpu" {
 }
 
 # =================================================================================================
-# Deploy path for new releases: SSM Run Command (document below), driven by Terraform itself.
-#   single VM:  `terraform apply` with a new binary_url/binary_sha256 updates the association, which
-#               runs the document on the VM in place (download, verify sha256, swap, restart, /readyz,
-#               automatic rollback to the previous binary on failure); apply waits for its success.
-#   ASG:        the same variables change the launch template, which rolls an instance refresh
-#               (new instances boot the release; ALB health gates it; auto rollback on failure).
-# The document can also be run by hand (README: rollback, emergencies).
+# Deploy trigger: the pipeline writes the release pointer, then runs this document on every instance
+# of the deploy group (one at a time, no error tolerated): the instance's own agent reads the pointer,
+# verifies and installs the release, waits for /readyz and rolls back by itself. The agent's timer
+# does the same every minute, so an instance that missed the command (or boots later) converges.
 # =================================================================================================
 
 resource "aws_ssm_document" "deploy" {
@@ -380,28 +474,7 @@ resource "aws_ssm_document" "deploy" {
 
   content = jsonencode({
     schemaVersion = "2.2"
-    description   = "Install a shipshape release (URL + sha256) and restart the unit; roll back if it does not become ready."
-    parameters = {
-      action = {
-        type          = "String"
-        description   = "deploy: install binaryUrl; rollback: restore the binary that the last deploy replaced."
-        allowedValues = ["deploy", "rollback"]
-        default       = "deploy"
-      }
-      # The patterns keep the values from ever being shell syntax.
-      binaryUrl = {
-        type           = "String"
-        description    = "https:// URL of the release binary"
-        default        = ""
-        allowedPattern = "^(https://[A-Za-z0-9._~:/?#@!$&()*+,;=%-]+)?$"
-      }
-      binarySha256 = {
-        type           = "String"
-        description    = "sha256 (64 lowercase hex) of the binary"
-        default        = ""
-        allowedPattern = "^([0-9a-f]{64})?$"
-      }
-    }
+    description   = "Install the release the release pointer names (shipshape-release deploy): verified, in place, rolled back if not ready."
     mainSteps = [{
       action = "aws:runShellScript"
       name   = "installRelease"
@@ -409,39 +482,9 @@ resource "aws_ssm_document" "deploy" {
         StringEquals = ["platformType", "Linux"]
       }
       inputs = {
-        timeoutSeconds = "600"
-        runCommand     = [file("${path.module}/files/deploy-release.sh")]
+        timeoutSeconds = "900"
+        runCommand     = ["cloud-init status --wait >/dev/null || true", "exec /usr/local/sbin/shipshape-release deploy"]
       }
     }]
   })
-}
-
-resource "aws_ssm_association" "release" {
-  count = var.enable_scaling ? 0 : 1
-
-  name             = aws_ssm_document.deploy.name
-  association_name = "${var.name}-release"
-  document_version = aws_ssm_document.deploy.default_version
-  max_concurrency  = "1"
-  max_errors       = "0"
-  # Terraform fails the apply if the release did not install and pass /readyz.
-  wait_for_success_timeout_seconds = 900
-
-  targets {
-    key    = "InstanceIds"
-    values = [aws_instance.vm[0].id]
-  }
-
-  parameters = {
-    action       = "deploy"
-    binaryUrl    = var.binary_url
-    binarySha256 = var.binary_sha256
-  }
-
-  lifecycle {
-    precondition {
-      condition     = startswith(var.binary_url, "https://")
-      error_message = "A real VM needs an https:// binary_url (file:// is for the local boot test only)."
-    }
-  }
 }

@@ -82,30 +82,26 @@ resource "aws_flow_log" "vpc" {
 }
 
 # ---- S3 gateway endpoint --------------------------------------------------------------------------
-# Regional S3 traffic (release binaries, Amazon Linux package repositories) stays on AWS's network,
-# and the release bucket (infra/aws/bootstrap) grants anonymous reads only through this endpoint
-# (aws:SourceVpce = output s3_endpoint_id), so binary_url works without instance credentials.
-data "aws_iam_policy_document" "s3_endpoint" {
-  #checkov:skip=CKV_AWS_356:Endpoint policy, not an identity's: it caps every principal's use of this path to reads, and the buckets read (release bucket, Amazon Linux repositories, agent updates) are not all this stack's to name.
-  #checkov:skip=CKV_AWS_108:Same endpoint policy: reads are what it is for; writes through the endpoint are impossible.
-  # Read-only through the endpoint: nothing can be written to any bucket by this path.
-  statement {
-    sid       = "ReadOnly"
-    actions   = ["s3:GetObject", "s3:ListBucket"]
-    resources = ["*"]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-  }
-}
-
+# Regional S3 traffic (the release pointer and binaries, Amazon Linux package repositories) stays on
+# AWS's network. The instances read releases with their own role (security.tf), so the release bucket
+# needs no endpoint-specific grant and the first apply works in one pass.
 resource "aws_vpc_endpoint" "s3" {
+  #checkov:skip=CKV_AWS_356:Endpoint policy, not an identity's: it caps every principal's use of this path to reads; the buckets read (release bucket, Amazon Linux repositories, agent updates) are not all this stack's to name.
   vpc_id            = aws_vpc.main.id
   service_name      = "com.amazonaws.${local.region}.s3"
   vpc_endpoint_type = "Gateway"
   route_table_ids   = [aws_route_table.public.id]
-  policy            = data.aws_iam_policy_document.s3_endpoint.json
+  # Read-only through the endpoint: nothing can be written to any bucket by this path.
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "ReadOnly"
+      Effect    = "Allow"
+      Principal = "*"
+      Action    = ["s3:GetObject", "s3:ListBucket"]
+      Resource  = "*"
+    }]
+  })
 
   tags = { Name = "${var.name}-s3" }
 }

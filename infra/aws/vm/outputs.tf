@@ -31,14 +31,15 @@ output "autoscaling_group_name" {
 }
 
 output "deploy" {
-  description = "How a release reaches the instances (README 'Deploy'): mode, the SSM document and its targets, and the log group for its output."
+  description = "How a release reaches the instances (README 'Deploy'): write the pointer, then run the SSM document on the deploy group; its output goes to the log group."
   value = {
-    mode             = var.enable_scaling ? "instance-refresh" : "ssm-association"
+    release_bucket   = var.release_bucket
+    pointer_key      = "${var.release_prefix}current.json"
+    releases_prefix  = "${var.release_prefix}releases/"
     ssm_document     = aws_ssm_document.deploy.name
     target_tag_key   = "DeployGroup"
     target_tag_value = local.deploy_group
     output_log_group = aws_cloudwatch_log_group.deploy.name
-    asg_name         = var.enable_scaling ? aws_autoscaling_group.app[0].name : null
   }
 }
 
@@ -57,7 +58,7 @@ output "app_log_group" {
   value       = aws_cloudwatch_log_group.app.name
 }
 
-output "s3_endpoint_id" {
-  description = "S3 gateway endpoint of the VPC: put it in infra/aws/bootstrap's release_reader_vpce_ids so instances can read release binaries."
-  value       = aws_vpc_endpoint.s3.id
+output "instance_role_arn" {
+  description = "The instances' role: it alone reads the release objects (s3:GetObject on <release_prefix>*)."
+  value       = aws_iam_role.instance.arn
 }

@@ -9,12 +9,63 @@ locals {
 }
 
 # =================================================================================================
-# Firewall of the VM(s): exactly the seed's rules, one rule per resource.
+# Firewall of the VM(s), from ONE table (local.vm_ingress): the security group's rules and the network
+# ACL's are both generated from it, so they cannot drift apart.
 #   ingress: TCP 80/443 from 0.0.0.0/0 and ::/0; ICMP echo from everywhere; TCP 22 from 104.154.0.0/15
 #            only; all TCP and all UDP from the VPC CIDR. Nothing else (security groups deny by default).
-#   egress:  everything (the TCP 6881-6889 deny lives in the network ACL below: SGs cannot deny).
-# tests/infra/test_aws_vm.py asserts this list rule by rule.
+#   egress:  everything, except TCP 6881-6889, which the network ACL denies (SGs cannot deny).
+# tests/infra/test_aws_vm.py evaluates the planned rules (SG and ACL, first match) against probes.
 # =================================================================================================
+
+locals {
+  # protocol: tcp | udp | icmp | icmpv6; from/to: ports, or ICMP type / code (-1 = any code).
+  vm_ingress = {
+    http_ipv4  = { protocol = "tcp", from = 80, to = 80, cidr = "0.0.0.0/0", what = "HTTP from everywhere" }
+    http_ipv6  = { protocol = "tcp", from = 80, to = 80, cidr = "::/0", what = "HTTP from everywhere" }
+    https_ipv4 = { protocol = "tcp", from = 443, to = 443, cidr = "0.0.0.0/0", what = "HTTPS from everywhere" }
+    https_ipv6 = { protocol = "tcp", from = 443, to = 443, cidr = "::/0", what = "HTTPS from everywhere" }
+    ping_ipv4  = { protocol = "icmp", from = 8, to = -1, cidr = "0.0.0.0/0", what = "ICMP echo request (ping) from everywhere" }
+    ping_ipv6  = { protocol = "icmpv6", from = 128, to = -1, cidr = "::/0", what = "ICMPv6 echo request (ping) from everywhere" }
+    ssh_google = { protocol = "tcp", from = 22, to = 22, cidr = "104.154.0.0/15", what = "SSH from 104.154.0.0/15 (GOOGLE LLC) only" }
+    vpc_tcp    = { protocol = "tcp", from = 0, to = 65535, cidr = var.vpc_cidr, what = "All TCP from inside the VPC" }
+    vpc_udp    = { protocol = "udp", from = 0, to = 65535, cidr = var.vpc_cidr, what = "All UDP from inside the VPC" }
+  }
+
+  # The ACL is stateless: besides the table above it must pass the replies to the instances' own
+  # outbound traffic (TCP/UDP to the Linux ephemeral ports, ICMP echo reply, unreachable incl.
+  # "fragmentation needed"/"packet too big" for path-MTU discovery, time exceeded).
+  nacl_replies = {
+    echo_reply_ipv4    = { protocol = "icmp", from = 0, to = -1, cidr = "0.0.0.0/0" }
+    echo_reply_ipv6    = { protocol = "icmpv6", from = 129, to = -1, cidr = "::/0" }
+    unreachable_ipv4   = { protocol = "icmp", from = 3, to = -1, cidr = "0.0.0.0/0" }
+    unreachable_ipv6   = { protocol = "icmpv6", from = 1, to = -1, cidr = "::/0" }
+    too_big_ipv6       = { protocol = "icmpv6", from = 2, to = -1, cidr = "::/0" }
+    time_exceeded_ipv4 = { protocol = "icmp", from = 11, to = -1, cidr = "0.0.0.0/0" }
+    time_exceeded_ipv6 = { protocol = "icmpv6", from = 3, to = -1, cidr = "::/0" }
+    ephemeral_tcp_ipv4 = { protocol = "tcp", from = 32768, to = 65535, cidr = "0.0.0.0/0" }
+    ephemeral_tcp_ipv6 = { protocol = "tcp", from = 32768, to = 65535, cidr = "::/0" }
+    ephemeral_udp_ipv4 = { protocol = "udp", from = 32768, to = 65535, cidr = "0.0.0.0/0" }
+    ephemeral_udp_ipv6 = { protocol = "udp", from = 32768, to = 65535, cidr = "::/0" }
+  }
+
+  # Egress: the one deny first, then everything.
+  nacl_egress = {
+    deny_bittorrent_ipv4 = { number = 100, action = "deny", protocol = "tcp", from = 6881, to = 6889, cidr = "0.0.0.0/0" }
+    deny_bittorrent_ipv6 = { number = 101, action = "deny", protocol = "tcp", from = 6881, to = 6889, cidr = "::/0" }
+    allow_all_ipv4       = { number = 200, action = "allow", protocol = "-1", from = 0, to = 0, cidr = "0.0.0.0/0" }
+    allow_all_ipv6       = { number = 201, action = "allow", protocol = "-1", from = 0, to = 0, cidr = "::/0" }
+  }
+
+  # Inbound ACL rules: the SG's table then the replies, numbered 100, 101, ... in that order (all
+  # allows, so the order among them does not change what passes).
+  nacl_ingress_list = concat(
+    [for k in sort(keys(local.vm_ingress)) : merge(local.vm_ingress[k], { key = k })],
+    [for k in sort(keys(local.nacl_replies)) : merge(local.nacl_replies[k], { key = "reply_${k}" })],
+  )
+  nacl_ingress = { for i, r in local.nacl_ingress_list : r.key => merge(r, { number = 100 + i, action = "allow" }) }
+  # ACLs number ICMPv6 as protocol 58 and take ICMP type/code in their own arguments.
+  nacl_protocol = { tcp = "tcp", udp = "udp", icmp = "icmp", icmpv6 = "58", "-1" = "-1" }
+}
 
 resource "aws_security_group" "vm" {
   name_prefix = "${var.name}-vm-"
@@ -29,102 +80,30 @@ resource "aws_security_group" "vm" {
   }
 }
 
-resource "aws_vpc_security_group_ingress_rule" "vm_http_ipv4" {
-  #checkov:skip=CKV_AWS_260:The seed requires the hello page on port 80 from the whole internet.
+resource "aws_vpc_security_group_ingress_rule" "vm" {
+  #checkov:skip=CKV_AWS_260:Port 80 from the whole internet is the service's contract.
+  #checkov:skip=CKV_AWS_24:SSH is open only from 104.154.0.0/15, as the firewall table states.
+  #checkov:skip=CKV_AWS_25:No RDP rule exists; the table is exact.
+  for_each = local.vm_ingress
+
   security_group_id = aws_security_group.vm.id
-  description       = "HTTP from everywhere (IPv4)"
-  ip_protocol       = "tcp"
-  from_port         = 80
-  to_port           = 80
-  cidr_ipv4         = "0.0.0.0/0"
+  description       = each.value.what
+  ip_protocol       = each.value.protocol
+  from_port         = each.value.from
+  to_port           = each.value.to
+  cidr_ipv4         = strcontains(each.value.cidr, ":") ? null : each.value.cidr
+  cidr_ipv6         = strcontains(each.value.cidr, ":") ? each.value.cidr : null
 }
 
-resource "aws_vpc_security_group_ingress_rule" "vm_http_ipv6" {
-  security_group_id = aws_security_group.vm.id
-  description       = "HTTP from everywhere (IPv6)"
-  ip_protocol       = "tcp"
-  from_port         = 80
-  to_port           = 80
-  cidr_ipv6         = "::/0"
-}
+resource "aws_vpc_security_group_egress_rule" "vm" {
+  #checkov:skip=CKV_AWS_382:All egress is the firewall's contract; the one denied range (TCP 6881-6889) is in the network ACL.
+  for_each = { ipv4 = "0.0.0.0/0", ipv6 = "::/0" }
 
-resource "aws_vpc_security_group_ingress_rule" "vm_https_ipv4" {
   security_group_id = aws_security_group.vm.id
-  description       = "HTTPS from everywhere (IPv4)"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
-  cidr_ipv4         = "0.0.0.0/0"
-}
-
-resource "aws_vpc_security_group_ingress_rule" "vm_https_ipv6" {
-  security_group_id = aws_security_group.vm.id
-  description       = "HTTPS from everywhere (IPv6)"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
-  cidr_ipv6         = "::/0"
-}
-
-# For ICMP rules from_port is the ICMP type and to_port the code: 8/-1 = echo request, any code.
-resource "aws_vpc_security_group_ingress_rule" "vm_ping_ipv4" {
-  security_group_id = aws_security_group.vm.id
-  description       = "ICMP echo request (ping) from everywhere (IPv4)"
-  ip_protocol       = "icmp"
-  from_port         = 8
-  to_port           = -1
-  cidr_ipv4         = "0.0.0.0/0"
-}
-
-resource "aws_vpc_security_group_ingress_rule" "vm_ping_ipv6" {
-  security_group_id = aws_security_group.vm.id
-  description       = "ICMPv6 echo request (ping) from everywhere (IPv6)"
-  ip_protocol       = "icmpv6"
-  from_port         = 128
-  to_port           = -1
-  cidr_ipv6         = "::/0"
-}
-
-resource "aws_vpc_security_group_ingress_rule" "vm_ssh_google" {
-  security_group_id = aws_security_group.vm.id
-  description       = "SSH from 104.154.0.0/15 (GOOGLE LLC) only"
-  ip_protocol       = "tcp"
-  from_port         = 22
-  to_port           = 22
-  cidr_ipv4         = "104.154.0.0/15"
-}
-
-resource "aws_vpc_security_group_ingress_rule" "vm_vpc_tcp" {
-  security_group_id = aws_security_group.vm.id
-  description       = "All TCP from inside the VPC"
-  ip_protocol       = "tcp"
-  from_port         = 0
-  to_port           = 65535
-  cidr_ipv4         = aws_vpc.main.cidr_block
-}
-
-resource "aws_vpc_security_group_ingress_rule" "vm_vpc_udp" {
-  security_group_id = aws_security_group.vm.id
-  description       = "All UDP from inside the VPC"
-  ip_protocol       = "udp"
-  from_port         = 0
-  to_port           = 65535
-  cidr_ipv4         = aws_vpc.main.cidr_block
-}
-
-resource "aws_vpc_security_group_egress_rule" "vm_all_ipv4" {
-  #checkov:skip=CKV_AWS_382:The seed requires all egress; the one denied range (TCP 6881-6889) is in the network ACL.
-  security_group_id = aws_security_group.vm.id
-  description       = "All egress (IPv4); TCP 6881-6889 is denied by the network ACL"
+  description       = "All egress (${each.key}); TCP 6881-6889 is denied by the network ACL"
   ip_protocol       = "-1"
-  cidr_ipv4         = "0.0.0.0/0"
-}
-
-resource "aws_vpc_security_group_egress_rule" "vm_all_ipv6" {
-  security_group_id = aws_security_group.vm.id
-  description       = "All egress (IPv6); TCP 6881-6889 is denied by the network ACL"
-  ip_protocol       = "-1"
-  cidr_ipv6         = "::/0"
+  cidr_ipv4         = each.key == "ipv4" ? each.value : null
+  cidr_ipv6         = each.key == "ipv6" ? each.value : null
 }
 
 # The VPC's default security group: no rules at all, so nothing that lands in it by mistake is reachable.
@@ -135,20 +114,11 @@ resource "aws_default_security_group" "default" {
 }
 
 # =================================================================================================
-# Network ACL of the public subnets. Its job is the one thing security groups cannot do: deny egress
-# TCP 6881-6889. ACLs are stateless, so it must also pass, explicitly, every packet the (stateful)
-# security group relies on in both directions:
-#   inbound:  the SG's allowed ingress (same list, for defence in depth) PLUS the replies to the
-#             instances' own outbound connections: TCP/UDP to the Linux ephemeral ports 32768-65535
-#             (Debian's ip_local_port_range is 32768-60999) and the ICMP replies/errors (echo reply,
-#             destination unreachable incl. "fragmentation needed"/"packet too big" for path-MTU
-#             discovery, time exceeded).
-#   outbound: deny TCP 6881-6889 first, then allow everything, which also carries the replies to
-#             inbound connections (they go to the client's ephemeral port).
-# Known cost of statelessness: a reply to a client whose *source* port is 6881-6889 is also dropped,
-# since an ACL sees only the destination port. No common OS picks ephemeral ports there (Linux
-# 32768-60999, Windows/macOS 49152-65535); a NAT that does makes that one connection fail.
-# Amazon DNS, NTP and instance metadata are link-local and never pass through ACLs.
+# Network ACL of the public subnets: its job is the one thing security groups cannot do, deny egress
+# TCP 6881-6889; being stateless, it also passes every packet the (stateful) SG relies on, both ways.
+# Known cost: a reply to a client whose *source* port is 6881-6889 is dropped too (an ACL sees only
+# the destination port). No common OS picks ephemeral ports there (Linux 32768-60999, Windows/macOS
+# 49152-65535). Amazon DNS, NTP and instance metadata are link-local and never pass through ACLs.
 # =================================================================================================
 
 resource "aws_network_acl" "public" {
@@ -158,286 +128,35 @@ resource "aws_network_acl" "public" {
   tags = { Name = "${var.name}-public" }
 }
 
-# ---- outbound -------------------------------------------------------------------------------------
+resource "aws_network_acl_rule" "egress" {
+  for_each = local.nacl_egress
 
-resource "aws_network_acl_rule" "out_deny_bittorrent_ipv4" {
-  network_acl_id = aws_network_acl.public.id
-  egress         = true
-  rule_number    = 100
-  rule_action    = "deny"
-  protocol       = "tcp"
-  from_port      = 6881
-  to_port        = 6889
-  cidr_block     = "0.0.0.0/0"
-}
-
-resource "aws_network_acl_rule" "out_deny_bittorrent_ipv6" {
   network_acl_id  = aws_network_acl.public.id
   egress          = true
-  rule_number     = 101
-  rule_action     = "deny"
-  protocol        = "tcp"
-  from_port       = 6881
-  to_port         = 6889
-  ipv6_cidr_block = "::/0"
+  rule_number     = each.value.number
+  rule_action     = each.value.action
+  protocol        = local.nacl_protocol[each.value.protocol]
+  from_port       = each.value.from
+  to_port         = each.value.to
+  cidr_block      = strcontains(each.value.cidr, ":") ? null : each.value.cidr
+  ipv6_cidr_block = strcontains(each.value.cidr, ":") ? each.value.cidr : null
 }
 
-resource "aws_network_acl_rule" "out_allow_all_ipv4" {
-  network_acl_id = aws_network_acl.public.id
-  egress         = true
-  rule_number    = 200
-  rule_action    = "allow"
-  protocol       = "-1"
-  from_port      = 0
-  to_port        = 0
-  cidr_block     = "0.0.0.0/0"
-}
+resource "aws_network_acl_rule" "ingress" {
+  #checkov:skip=CKV_AWS_352:Generated from the firewall table: VPC-internal TCP/UDP and single ICMP types, as stated there.
+  for_each = local.nacl_ingress
 
-resource "aws_network_acl_rule" "out_allow_all_ipv6" {
-  network_acl_id  = aws_network_acl.public.id
-  egress          = true
-  rule_number     = 201
-  rule_action     = "allow"
-  protocol        = "-1"
-  from_port       = 0
-  to_port         = 0
-  ipv6_cidr_block = "::/0"
-}
-
-# ---- inbound: the security group's ingress ----------------------------------------------------------
-
-resource "aws_network_acl_rule" "in_http_ipv4" {
-  network_acl_id = aws_network_acl.public.id
-  egress         = false
-  rule_number    = 100
-  rule_action    = "allow"
-  protocol       = "tcp"
-  from_port      = 80
-  to_port        = 80
-  cidr_block     = "0.0.0.0/0"
-}
-
-resource "aws_network_acl_rule" "in_http_ipv6" {
   network_acl_id  = aws_network_acl.public.id
   egress          = false
-  rule_number     = 101
-  rule_action     = "allow"
-  protocol        = "tcp"
-  from_port       = 80
-  to_port         = 80
-  ipv6_cidr_block = "::/0"
-}
-
-resource "aws_network_acl_rule" "in_https_ipv4" {
-  network_acl_id = aws_network_acl.public.id
-  egress         = false
-  rule_number    = 110
-  rule_action    = "allow"
-  protocol       = "tcp"
-  from_port      = 443
-  to_port        = 443
-  cidr_block     = "0.0.0.0/0"
-}
-
-resource "aws_network_acl_rule" "in_https_ipv6" {
-  network_acl_id  = aws_network_acl.public.id
-  egress          = false
-  rule_number     = 111
-  rule_action     = "allow"
-  protocol        = "tcp"
-  from_port       = 443
-  to_port         = 443
-  ipv6_cidr_block = "::/0"
-}
-
-resource "aws_network_acl_rule" "in_ssh_google" {
-  network_acl_id = aws_network_acl.public.id
-  egress         = false
-  rule_number    = 120
-  rule_action    = "allow"
-  protocol       = "tcp"
-  from_port      = 22
-  to_port        = 22
-  cidr_block     = "104.154.0.0/15"
-}
-
-resource "aws_network_acl_rule" "in_vpc_tcp" {
-  #checkov:skip=CKV_AWS_352:The seed requires all TCP and UDP from inside the VPC; the source is the VPC CIDR only.
-  network_acl_id = aws_network_acl.public.id
-  egress         = false
-  rule_number    = 130
-  rule_action    = "allow"
-  protocol       = "tcp"
-  from_port      = 0
-  to_port        = 65535
-  cidr_block     = aws_vpc.main.cidr_block
-}
-
-resource "aws_network_acl_rule" "in_vpc_udp" {
-  #checkov:skip=CKV_AWS_352:The seed requires all TCP and UDP from inside the VPC; the source is the VPC CIDR only.
-  network_acl_id = aws_network_acl.public.id
-  egress         = false
-  rule_number    = 131
-  rule_action    = "allow"
-  protocol       = "udp"
-  from_port      = 0
-  to_port        = 65535
-  cidr_block     = aws_vpc.main.cidr_block
-}
-
-resource "aws_network_acl_rule" "in_ping_ipv4" {
-  #checkov:skip=CKV_AWS_352:ICMP has no ports; the rule admits one ICMP type only.
-  network_acl_id = aws_network_acl.public.id
-  egress         = false
-  rule_number    = 140
-  rule_action    = "allow"
-  protocol       = "icmp"
-  icmp_type      = 8
-  icmp_code      = -1
-  cidr_block     = "0.0.0.0/0"
-}
-
-# Protocol 58 = ICMPv6.
-resource "aws_network_acl_rule" "in_ping_ipv6" {
-  #checkov:skip=CKV_AWS_352:ICMP has no ports; the rule admits one ICMP type only.
-  network_acl_id  = aws_network_acl.public.id
-  egress          = false
-  rule_number     = 141
-  rule_action     = "allow"
-  protocol        = "58"
-  icmp_type       = 128
-  icmp_code       = -1
-  ipv6_cidr_block = "::/0"
-}
-
-# ---- inbound: replies to the instances' own outbound traffic --------------------------------------
-
-resource "aws_network_acl_rule" "in_echo_reply_ipv4" {
-  #checkov:skip=CKV_AWS_352:ICMP has no ports; the rule admits one ICMP type only.
-  network_acl_id = aws_network_acl.public.id
-  egress         = false
-  rule_number    = 150
-  rule_action    = "allow"
-  protocol       = "icmp"
-  icmp_type      = 0
-  icmp_code      = -1
-  cidr_block     = "0.0.0.0/0"
-}
-
-resource "aws_network_acl_rule" "in_echo_reply_ipv6" {
-  #checkov:skip=CKV_AWS_352:ICMP has no ports; the rule admits one ICMP type only.
-  network_acl_id  = aws_network_acl.public.id
-  egress          = false
-  rule_number     = 151
-  rule_action     = "allow"
-  protocol        = "58"
-  icmp_type       = 129
-  icmp_code       = -1
-  ipv6_cidr_block = "::/0"
-}
-
-resource "aws_network_acl_rule" "in_unreachable_ipv4" {
-  #checkov:skip=CKV_AWS_352:ICMP has no ports; the rule admits one ICMP type only.
-  network_acl_id = aws_network_acl.public.id
-  egress         = false
-  rule_number    = 160
-  rule_action    = "allow"
-  protocol       = "icmp"
-  icmp_type      = 3
-  icmp_code      = -1
-  cidr_block     = "0.0.0.0/0"
-}
-
-resource "aws_network_acl_rule" "in_unreachable_ipv6" {
-  #checkov:skip=CKV_AWS_352:ICMP has no ports; the rule admits one ICMP type only.
-  network_acl_id  = aws_network_acl.public.id
-  egress          = false
-  rule_number     = 161
-  rule_action     = "allow"
-  protocol        = "58"
-  icmp_type       = 1
-  icmp_code       = -1
-  ipv6_cidr_block = "::/0"
-}
-
-resource "aws_network_acl_rule" "in_packet_too_big_ipv6" {
-  #checkov:skip=CKV_AWS_352:ICMP has no ports; the rule admits one ICMP type only.
-  network_acl_id  = aws_network_acl.public.id
-  egress          = false
-  rule_number     = 162
-  rule_action     = "allow"
-  protocol        = "58"
-  icmp_type       = 2
-  icmp_code       = -1
-  ipv6_cidr_block = "::/0"
-}
-
-resource "aws_network_acl_rule" "in_time_exceeded_ipv4" {
-  #checkov:skip=CKV_AWS_352:ICMP has no ports; the rule admits one ICMP type only.
-  network_acl_id = aws_network_acl.public.id
-  egress         = false
-  rule_number    = 170
-  rule_action    = "allow"
-  protocol       = "icmp"
-  icmp_type      = 11
-  icmp_code      = -1
-  cidr_block     = "0.0.0.0/0"
-}
-
-resource "aws_network_acl_rule" "in_time_exceeded_ipv6" {
-  #checkov:skip=CKV_AWS_352:ICMP has no ports; the rule admits one ICMP type only.
-  network_acl_id  = aws_network_acl.public.id
-  egress          = false
-  rule_number     = 171
-  rule_action     = "allow"
-  protocol        = "58"
-  icmp_type       = 3
-  icmp_code       = -1
-  ipv6_cidr_block = "::/0"
-}
-
-resource "aws_network_acl_rule" "in_ephemeral_tcp_ipv4" {
-  network_acl_id = aws_network_acl.public.id
-  egress         = false
-  rule_number    = 180
-  rule_action    = "allow"
-  protocol       = "tcp"
-  from_port      = 32768
-  to_port        = 65535
-  cidr_block     = "0.0.0.0/0"
-}
-
-resource "aws_network_acl_rule" "in_ephemeral_tcp_ipv6" {
-  network_acl_id  = aws_network_acl.public.id
-  egress          = false
-  rule_number     = 181
-  rule_action     = "allow"
-  protocol        = "tcp"
-  from_port       = 32768
-  to_port         = 65535
-  ipv6_cidr_block = "::/0"
-}
-
-resource "aws_network_acl_rule" "in_ephemeral_udp_ipv4" {
-  network_acl_id = aws_network_acl.public.id
-  egress         = false
-  rule_number    = 190
-  rule_action    = "allow"
-  protocol       = "udp"
-  from_port      = 32768
-  to_port        = 65535
-  cidr_block     = "0.0.0.0/0"
-}
-
-resource "aws_network_acl_rule" "in_ephemeral_udp_ipv6" {
-  network_acl_id  = aws_network_acl.public.id
-  egress          = false
-  rule_number     = 191
-  rule_action     = "allow"
-  protocol        = "udp"
-  from_port       = 32768
-  to_port         = 65535
-  ipv6_cidr_block = "::/0"
+  rule_number     = each.value.number
+  rule_action     = each.value.action
+  protocol        = local.nacl_protocol[each.value.protocol]
+  from_port       = contains(["icmp", "icmpv6"], each.value.protocol) ? null : each.value.from
+  to_port         = contains(["icmp", "icmpv6"], each.value.protocol) ? null : each.value.to
+  icmp_type       = contains(["icmp", "icmpv6"], each.value.protocol) ? each.value.from : null
+  icmp_code       = contains(["icmp", "icmpv6"], each.value.protocol) ? each.value.to : null
+  cidr_block      = strcontains(each.value.cidr, ":") ? null : each.value.cidr
+  ipv6_cidr_block = strcontains(each.value.cidr, ":") ? each.value.cidr : null
 }
 
 # The VPC's default ACL is left attached to no subnet; managing it with no rules makes it deny-all.
@@ -530,56 +249,65 @@ resource "aws_vpc_security_group_egress_rule" "alb_to_instances" {
 # IAM: the instances' role (SSM + writing their own log groups) and the flow-log delivery role.
 # =================================================================================================
 
-data "aws_iam_policy_document" "ec2_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["ec2.amazonaws.com"]
-    }
-  }
-}
-
 resource "aws_iam_role" "instance" {
-  name_prefix        = "${var.name}-vm-"
-  description        = "shipshape VM: SSM Session Manager / Run Command, CloudWatch agent"
-  assume_role_policy = data.aws_iam_policy_document.ec2_assume.json
+  name_prefix = "${var.name}-vm-"
+  description = "shipshape VM: SSM Session Manager / Run Command, release reads, CloudWatch agent"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { Service = "ec2.amazonaws.com" }
+    }]
+  })
 }
 
-# Session Manager (instead of SSH) and Run Command (the deploy path).
+# Session Manager (instead of SSH) and Run Command (the deploy trigger).
 resource "aws_iam_role_policy_attachment" "instance_ssm" {
   role       = aws_iam_role.instance.name
   policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
 }
 
-data "aws_iam_policy_document" "instance" {
-  # The CloudWatch agent (journal) and SSM Run Command (deploy output) write only their own groups.
-  statement {
-    sid     = "WriteOwnLogGroups"
-    actions = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
-    resources = [
-      "${aws_cloudwatch_log_group.app.arn}:*",
-      "${aws_cloudwatch_log_group.deploy.arn}:*",
-    ]
-  }
+locals {
+  # The instance reads releases with its own identity: the pointer and releases/ under the prefix,
+  # nothing else of the bucket (and no list, no write).
+  release_objects_arn = "arn:${local.partition}:s3:::${var.release_bucket}/${var.release_prefix}*"
 
-  # PutMetricData has no resource type; the namespace condition keeps it to the agent's metrics.
-  statement {
-    sid       = "AgentMetrics"
-    actions   = ["cloudwatch:PutMetricData"]
-    resources = ["*"]
-    condition {
-      test     = "StringEquals"
-      variable = "cloudwatch:namespace"
-      values   = ["CWAgent"]
-    }
+  instance_policy = {
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "ReadReleases"
+        Effect   = "Allow"
+        Action   = "s3:GetObject"
+        Resource = local.release_objects_arn
+      },
+      # The CloudWatch agent (journal) and SSM Run Command (deploy output) write only their own groups.
+      {
+        Sid    = "WriteOwnLogGroups"
+        Effect = "Allow"
+        Action = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+        Resource = [
+          "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/shipshape/${var.name}/app:*",
+          "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/shipshape/${var.name}/deploy:*",
+        ]
+      },
+      # PutMetricData has no resource type; the namespace condition keeps it to the agent's metrics.
+      {
+        Sid       = "AgentMetrics"
+        Effect    = "Allow"
+        Action    = "cloudwatch:PutMetricData"
+        Resource  = "*"
+        Condition = { StringEquals = { "cloudwatch:namespace" = "CWAgent" } }
+      },
+    ]
   }
 }
 
 resource "aws_iam_role_policy" "instance" {
-  name   = "shipshape-logs-and-metrics"
+  name   = "shipshape-releases-logs-metrics"
   role   = aws_iam_role.instance.id
-  policy = data.aws_iam_policy_document.instance.json
+  policy = jsonencode(local.instance_policy)
 }
 
 resource "aws_iam_instance_profile" "instance" {
@@ -587,93 +315,84 @@ resource "aws_iam_instance_profile" "instance" {
   role        = aws_iam_role.instance.name
 }
 
-data "aws_iam_policy_document" "flow_logs_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["vpc-flow-logs.amazonaws.com"]
-    }
-    # Confused-deputy guard: only flow logs of this account may use the role.
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-    condition {
-      test     = "ArnLike"
-      variable = "aws:SourceArn"
-      values   = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:vpc-flow-log/*"]
-    }
-  }
-}
-
 resource "aws_iam_role" "flow_logs" {
-  name_prefix        = "${var.name}-flowlogs-"
-  description        = "Delivers the shipshape VPC flow logs to CloudWatch Logs"
-  assume_role_policy = data.aws_iam_policy_document.flow_logs_assume.json
-}
-
-data "aws_iam_policy_document" "flow_logs" {
-  statement {
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
-    resources = ["${aws_cloudwatch_log_group.flow_logs.arn}:*"]
-  }
-  statement {
-    actions   = ["logs:DescribeLogGroups"]
-    resources = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
-  }
+  name_prefix = "${var.name}-flowlogs-"
+  description = "Delivers the shipshape VPC flow logs to CloudWatch Logs"
+  # Confused-deputy guard: only flow logs of this account may use the role.
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { Service = "vpc-flow-logs.amazonaws.com" }
+      Condition = {
+        StringEquals = { "aws:SourceAccount" = local.account_id }
+        ArnLike      = { "aws:SourceArn" = "arn:${local.partition}:ec2:${local.region}:${local.account_id}:vpc-flow-log/*" }
+      }
+    }]
+  })
 }
 
 resource "aws_iam_role_policy" "flow_logs" {
-  name   = "deliver-flow-logs"
-  role   = aws_iam_role.flow_logs.id
-  policy = data.aws_iam_policy_document.flow_logs.json
+  name = "deliver-flow-logs"
+  role = aws_iam_role.flow_logs.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+        Resource = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/shipshape/${var.name}/vpc-flow-logs:*"
+      },
+      {
+        Effect   = "Allow"
+        Action   = "logs:DescribeLogGroups"
+        Resource = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"
+      },
+    ]
+  })
 }
 
 # =================================================================================================
 # KMS key for every log group of the stack.
 # =================================================================================================
 
-data "aws_iam_policy_document" "logs_key" {
+resource "aws_kms_key" "logs" {
   #checkov:skip=CKV_AWS_109:A key policy's Resource "*" means this key; the account root keeps administration so the key can never become unmanageable.
   #checkov:skip=CKV_AWS_111:Same: key policies are scoped to their key, and the root statement is AWS's required default.
   #checkov:skip=CKV_AWS_356:Same: in a key policy "*" is the key itself.
-  statement {
-    sid       = "AccountAdministers"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
-    }
-  }
-
-  # CloudWatch Logs encrypts/decrypts on behalf of writers and readers, only for this stack's groups.
-  statement {
-    sid       = "CloudWatchLogsUsesKey"
-    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["logs.${local.region}.amazonaws.com"]
-    }
-    condition {
-      test     = "ArnLike"
-      variable = "kms:EncryptionContext:aws:logs:arn"
-      values = [
-        "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/shipshape/${var.name}/*",
-        "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:aws-waf-logs-${var.name}*",
-      ]
-    }
-  }
-}
-
-resource "aws_kms_key" "logs" {
   description             = "shipshape ${var.name}: CloudWatch log groups"
   enable_key_rotation     = true
   deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.logs_key.json
+  # The account root keeps administration (AWS's required default: the key never becomes
+  # unmanageable); CloudWatch Logs may use it only for this stack's log groups.
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministers"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchLogsUsesKey"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${local.region}.amazonaws.com" }
+        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+        Condition = {
+          ArnLike = {
+            "kms:EncryptionContext:aws:logs:arn" = [
+              "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/shipshape/${var.name}/*",
+              "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:aws-waf-logs-${var.name}*",
+            ]
+          }
+        }
+      },
+    ]
+  })
 }
 
 resource "aws_kms_alias" "logs" {

@@ -1,7 +1,7 @@
 variable "region" {
-  description = "AWS region to deploy into."
+  description = "AWS region to deploy into. Must be the bootstrap's region (its release bucket, signing key and CI roles live there): a plan fails otherwise."
   type        = string
-  default     = "eu-west-1"
+  default     = "us-east-1"
 
   validation {
     condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
@@ -87,28 +87,51 @@ variable "key_name" {
   default     = null
 }
 
-variable "binary_url" {
-  description = "URL of the shipshape release binary (linux x86_64) that instances install at first boot. https:// (fetched anonymously by the instance, so it must stay reachable as long as instances may boot it) or file:// (tests)."
+variable "release_bucket" {
+  description = "The release bucket (infra/aws/bootstrap output release_bucket). The instances read <release_prefix>current.json and <release_prefix>releases/<version>/ from it with their own role; it must be in var.region."
   type        = string
 
   validation {
-    condition     = can(regex("^(https|file)://[^[:space:]]+$", var.binary_url))
-    error_message = "binary_url must be an https:// or file:// URL."
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.release_bucket))
+    error_message = "release_bucket must be an S3 bucket name."
   }
 }
 
-variable "binary_sha256" {
-  description = "Lowercase hex sha256 of the file at binary_url; the install fails if it does not match."
+variable "release_prefix" {
+  description = "Key prefix of the release pointer and releases in release_bucket (bootstrap output release_prefix)."
   type        = string
+  default     = "shipshape/"
 
   validation {
-    condition     = can(regex("^[0-9a-f]{64}$", var.binary_sha256))
-    error_message = "binary_sha256 must be 64 lowercase hex characters."
+    condition     = can(regex("^([A-Za-z0-9._-]+/)*$", var.release_prefix))
+    error_message = "release_prefix must be empty or path segments ending in '/'."
+  }
+}
+
+variable "release_signing_key" {
+  description = "The KMS key releases are signed with (ECC_NIST_P256, SIGN_VERIFY; bootstrap's cosign key): id, ARN or alias/... Its public key goes into the boot configuration; the instances refuse a binary whose signature does not verify."
+  type        = string
+  default     = "alias/shipshape-cosign"
+
+  validation {
+    condition     = can(regex("^(alias/[A-Za-z0-9/_-]+|[0-9a-f-]{36}|arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[A-Za-z0-9/_-]+)$", var.release_signing_key))
+    error_message = "release_signing_key must be a KMS key id, key ARN, alias/NAME or alias ARN."
+  }
+}
+
+variable "data_volume_size" {
+  description = "Size (GiB) of the encrypted gp3 data volume of the single VM, which holds the SQLite database and outlives VM replacements. Not used with enable_scaling (see README: scaling mode serves /hello only)."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.data_volume_size >= 1 && var.data_volume_size <= 1024 && floor(var.data_volume_size) == var.data_volume_size
+    error_message = "data_volume_size must be a whole number of GiB between 1 and 1024."
   }
 }
 
 variable "environment" {
-  description = "Extra environment for the service (/etc/shipshape/shipshape.env), merged over the stack's defaults (PORT=80, BIND_ADDRESS=::, LOG_FORMAT=json, DATABASE_URL=sqlite:///var/lib/shipshape/shipshape.db)."
+  description = "Extra environment for the service (/etc/shipshape/shipshape.env), merged over the defaults (LOG_FORMAT=json, DATABASE_URL=sqlite:///var/lib/shipshape/shipshape.db on the data volume)."
   type        = map(string)
   default     = {}
 
@@ -149,7 +172,7 @@ variable "alarm_sns_topic_arn" {
 # ---- scalability configuration -------------------------------------------------------------------
 
 variable "enable_scaling" {
-  description = "false: one VM with an Elastic IP (the seed's system). true: launch template + auto scaling group across both AZs behind an HTTPS ALB instead of the single VM."
+  description = "false: one VM with an Elastic IP and a data volume. true: launch template + auto scaling group across both AZs behind an HTTPS ALB instead; then the ALB serves /hello and answers the users API (/api/...) with a 501 JSON error, since the instances have no shared database (README)."
   type        = bool
   default     = false
 }

@@ -1,65 +1,78 @@
+# The release signing key's public half (Cloud KMS, EC_SIGN_P256_SHA256): the VM refuses any binary
+# whose signature does not verify with it.
+data "google_kms_crypto_key_version" "release_signing" {
+  crypto_key = var.release_signing_key
+  version    = var.release_signing_key_version
+
+  lifecycle {
+    postcondition {
+      condition     = self.algorithm == "EC_SIGN_P256_SHA256"
+      error_message = "The release signing key must be EC_SIGN_P256_SHA256 (the signature format the VM verifies)."
+    }
+  }
+}
+
+# The same boot configuration as the AWS stack (infra/modules/vm-boot): the VM reads the release
+# pointer from the release bucket with its own service account, and keeps its database on the data
+# disk, which outlives the VM.
+module "boot" {
+  source = "../../modules/vm-boot"
+
+  name = var.name
+  release = {
+    source         = "gcs"
+    bucket         = var.release_bucket
+    prefix         = var.release_prefix
+    endpoint       = "https://storage.googleapis.com"
+    public_key_pem = data.google_kms_crypto_key_version.release_signing.public_key[0].pem
+  }
+  environment      = var.environment
+  data_disk_device = "/dev/disk/by-id/google-${local.data_device_name}"
+}
+
 locals {
-  repo_root = "${path.module}/../../.."
-
-  # The service's environment (/etc/shipshape/shipshape.env). Port 80 is served directly; the
-  # unit grants CAP_NET_BIND_SERVICE. State lives in the unit's StateDirectory.
-  environment = merge(
-    {
-      BIND_ADDRESS = "0.0.0.0"
-      PORT         = "80"
-      DATABASE_URL = "sqlite:///var/lib/shipshape/shipshape.db"
-      LOG_FORMAT   = "json"
-    },
-    var.app_environment,
-  )
-
-  # The same template and unit the AWS stack boots (deploy/), with the contract's vars exactly.
-  user_data = templatefile("${local.repo_root}/deploy/cloud-init/user-data.yaml.tftpl", {
-    binary_url    = var.binary_url
-    binary_sha256 = var.binary_sha256
-    systemd_unit  = file("${local.repo_root}/deploy/systemd/shipshape.service")
-    environment   = local.environment
-    # No CloudWatch on GCP: logs go through the Ops Agent (scripts/ops-agent.sh) instead.
-    cloudwatch_agent_config = ""
-  })
+  data_device_name = "shipshape-data"
 }
 
 data "google_compute_image" "os" {
   project     = var.image_project
   family      = var.image_family
   most_recent = true
-}
 
-# The VM's own identity: it may write logs and metrics, nothing else. Not the Compute Engine
-# default service account, which holds Editor on the project in many organisations.
-resource "google_service_account" "vm" {
-  account_id   = "${var.name}-vm-sa"
-  display_name = "shipshape hello VM"
-  description  = "Runtime identity of the shipshape VM (Terraform: infra/gcp/vm); log and metric writer only"
-
+  # On a fresh project the Compute API must be on before this read.
   depends_on = [google_project_service.required]
 }
 
-resource "google_project_iam_member" "vm" {
-  for_each = toset([
-    "roles/logging.logWriter",
-    "roles/monitoring.metricWriter",
-  ])
+# The database: a persistent disk of its own, never deleted with the VM (no auto-delete); a replaced VM
+# attaches it again and finds its users.
+resource "google_compute_disk" "data" {
+  name = "${var.name}-data"
+  type = var.boot_disk_type
+  zone = var.zone
+  size = var.data_disk_size_gb
+  # null = Google-managed encryption keys; a key here = CMEK (same as the boot disk).
+  dynamic "disk_encryption_key" {
+    for_each = var.boot_disk_kms_key == null ? [] : [var.boot_disk_kms_key]
+    content {
+      kms_key_self_link = disk_encryption_key.value
+    }
+  }
 
-  project = var.project_id
-  role    = each.value
-  member  = google_service_account.vm.member
+  labels = { service = "shipshape", role = "data" }
+
+  depends_on = [google_project_service.required]
+
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
-# cloud-init runs user-data on the first boot only, so a changed release (URL, checksum, unit or
-# environment) must give a new VM to take effect. This records the boot configuration's hash;
-# the VM below is replaced whenever it changes (see README, Deploy and rollback).
-resource "terraform_data" "boot_config" {
-  input = sha256(local.user_data)
-}
+# Releases never change the boot configuration (the VM reads the pointer itself and installs in
+# place), so releases never replace the VM. A changed boot configuration (units, environment, key)
+# does, since cloud-init runs once per instance; the data disk moves to the new VM.
 
 resource "google_compute_instance" "vm" {
-  # checkov:skip=CKV_GCP_40: the seed requires a public IP serving /hello; the address is static, and the firewall opens only 80, 443, ICMP and 22 from 104.154.0.0/15
+  # checkov:skip=CKV_GCP_40: the service is public by design: /hello on a public IP; the address is static, and the firewall opens only 80, 443, ICMP and 22 from 104.154.0.0/15
   name         = var.name
   description  = "shipshape hello service (GET /hello) on port 80"
   machine_type = var.machine_type
@@ -77,6 +90,12 @@ resource "google_compute_instance" "vm" {
     }
   }
 
+  attached_disk {
+    source      = google_compute_disk.data.self_link
+    device_name = local.data_device_name
+    mode        = "READ_WRITE"
+  }
+
   network_interface {
     subnetwork = google_compute_subnetwork.vm.id
 
@@ -87,11 +106,14 @@ resource "google_compute_instance" "vm" {
   }
 
   service_account {
-    email = google_service_account.vm.email
-    # Access scopes narrowed to what the Ops Agent writes, on top of the IAM roles above.
+    # The VM's own identity, made and granted by infra/gcp/bootstrap (logs, metrics, reading the
+    # releases): the apply identity may attach it, never create accounts or grant roles.
+    email = var.vm_service_account_email
+    # Access scopes narrowed to what the Ops Agent writes and the release reads, on top of its roles.
     scopes = [
       "https://www.googleapis.com/auth/logging.write",
       "https://www.googleapis.com/auth/monitoring.write",
+      "https://www.googleapis.com/auth/devstorage.read_only",
     ]
   }
 
@@ -109,7 +131,7 @@ resource "google_compute_instance" "vm" {
 
   metadata = {
     # Ubuntu's cloud-init reads this key from the GCE metadata server on first boot.
-    user-data = local.user_data
+    user-data = module.boot.user_data
     # The guest agent runs this on every boot; it installs the Ops Agent once. "" = nothing to run.
     startup-script = var.install_ops_agent ? file("${path.module}/scripts/ops-agent.sh") : ""
     # Logins only through OS Login (IAM-controlled, audited): no project-wide or instance SSH
@@ -128,13 +150,11 @@ resource "google_compute_instance" "vm" {
     role    = "hello"
   }
 
-  # The first boot already ships logs: the roles exist before the VM does.
-  depends_on = [google_project_iam_member.vm, google_compute_route.internet]
+  # The first boot downloads the release: the route to the internet exists before the VM does.
+  depends_on = [google_compute_route.internet]
 
   lifecycle {
-    replace_triggered_by = [terraform_data.boot_config]
-    # A newer image in the family must not replace the VM on an unrelated apply; each
-    # replacement (a release) boots the family's newest image anyway.
+    # A newer image in the family must not replace the VM on an unrelated apply.
     ignore_changes = [boot_disk[0].initialize_params[0].image]
   }
 }

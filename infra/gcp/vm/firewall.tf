@@ -6,11 +6,13 @@
 # GCP evaluates rules by priority (lower number first; the first match decides), and every VPC
 # has two implied rules at 65535: deny all ingress, allow all egress. Those are written out at
 # 65534 so the whole policy is in code and the ingress deny can be logged (implied rules cannot).
-# The allows target the VM's service account, not a network tag: only someone allowed to act as
-# that account can put a VM behind these openings, whereas any instance admin can set a tag. The
-# denies and the egress allow apply to the whole VPC, like the AWS stack's network ACL.
+# The public openings (web, ICMP, SSH) target the VM's service account (var.vm_service_account_email, made
+# by infra/gcp/bootstrap), not a network tag: only someone allowed to act as that account can put a VM
+# behind them, whereas any instance admin can set a tag. Internal traffic, the denies and the egress allow
+# apply to every instance of the VPC, like the AWS stack's network ACL.
 #
-# tests/infra/test_gcp_vm.py asserts this file rule by rule; change both together.
+# tests/infra/test_gcp_vm.py evaluates the planned rules like GCP does (priorities, implied rules,
+# targets) against the policy above, and plants mistakes that it must catch.
 
 locals {
   anywhere_ipv4   = "0.0.0.0/0"
@@ -26,7 +28,7 @@ resource "google_compute_firewall" "allow_web" {
   priority    = 1000
 
   source_ranges           = [local.anywhere_ipv4]
-  target_service_accounts = [google_service_account.vm.email]
+  target_service_accounts = [var.vm_service_account_email]
 
   allow {
     protocol = "tcp"
@@ -42,7 +44,7 @@ resource "google_compute_firewall" "allow_icmp" {
   priority    = 1000
 
   source_ranges           = [local.anywhere_ipv4]
-  target_service_accounts = [google_service_account.vm.email]
+  target_service_accounts = [var.vm_service_account_email]
 
   allow {
     protocol = "icmp"
@@ -57,7 +59,7 @@ resource "google_compute_firewall" "allow_ssh" {
   priority    = 1000
 
   source_ranges           = [local.ssh_source_cidr]
-  target_service_accounts = [google_service_account.vm.email]
+  target_service_accounts = [var.vm_service_account_email]
 
   allow {
     protocol = "tcp"
@@ -72,15 +74,16 @@ resource "google_compute_firewall" "allow_ssh" {
   }
 }
 
+# Between hosts inside the VPC: every instance of the network, from every range of every subnet
+# (network.tf, local.vpc_ranges). No target: the rule is about the VPC, not about this one VM.
 resource "google_compute_firewall" "allow_internal" {
   name        = "${var.name}-allow-internal"
-  description = "All TCP and UDP to the VM from inside the VPC (its only subnet)"
+  description = "All TCP and UDP between hosts inside the VPC (every primary and secondary subnet range)"
   network     = google_compute_network.vpc.id
   direction   = "INGRESS"
   priority    = 1000
 
-  source_ranges           = [google_compute_subnetwork.vm.ip_cidr_range]
-  target_service_accounts = [google_service_account.vm.email]
+  source_ranges = local.vpc_ranges
 
   # No ports: every TCP and every UDP port.
   allow {

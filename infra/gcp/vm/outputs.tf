@@ -29,8 +29,8 @@ output "boot_image" {
 }
 
 output "service_account_email" {
-  description = "The VM's service account; also the target of its firewall allow rules."
-  value       = google_service_account.vm.email
+  description = "The VM's service account (from infra/gcp/bootstrap); the target of the public firewall openings."
+  value       = var.vm_service_account_email
 }
 
 output "network" {
@@ -39,8 +39,13 @@ output "network" {
 }
 
 output "subnet_cidr" {
-  description = "The subnet's range (the internal-traffic source of the firewall)."
+  description = "Primary range of the VM's subnet."
   value       = google_compute_subnetwork.vm.ip_cidr_range
+}
+
+output "vpc_ranges" {
+  description = "Every primary and secondary range of the VPC's subnets: \"inside the VPC\" for the firewall."
+  value       = local.vpc_ranges
 }
 
 output "ssh_command" {

@@ -44,7 +44,7 @@ variable "name" {
 }
 
 variable "subnet_cidr" {
-  description = "IPv4 range of the VM's subnet. It is also the 'inside the VPC' source of the internal firewall rule (a custom-mode VPC has no range of its own; this subnet is its only one)."
+  description = "Primary IPv4 range of the VM's subnet. With subnet_secondary_ranges and extra_subnets it makes up the VPC's ranges, the 'inside the VPC' of the firewall."
   type        = string
   default     = "10.20.0.0/24"
 
@@ -64,6 +64,60 @@ variable "subnet_cidr" {
       ])
     )
     error_message = "subnet_cidr must be an RFC 1918 network address with a prefix between /8 and /29, e.g. 10.20.0.0/24."
+  }
+}
+
+variable "subnet_secondary_ranges" {
+  description = "Secondary (alias IP) ranges of the VM's subnet, by range name. Inside the VPC for the firewall."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = alltrue([
+      for name, cidr in var.subnet_secondary_ranges :
+      can(regex("^[a-z][a-z0-9-]{0,62}$", name)) && can(cidrhost(cidr, 0)) && try(cidrhost(cidr, 0) == split("/", cidr)[0], false)
+    ])
+    error_message = "subnet_secondary_ranges: names are lowercase (a-z, 0-9, -), values IPv4 network addresses such as 10.21.0.0/20."
+  }
+}
+
+variable "extra_subnets" {
+  description = "Further subnets of the VPC, by name suffix: { cidr, region (default var.region), secondary_ranges }. Every range of every subnet is inside the VPC for the firewall."
+  type = map(object({
+    cidr             = string
+    region           = optional(string)
+    secondary_ranges = optional(map(string), {})
+  }))
+  default = {}
+
+  validation {
+    condition = alltrue([
+      for name, s in var.extra_subnets :
+      can(regex("^[a-z][a-z0-9-]{0,20}$", name)) &&
+      alltrue([for cidr in concat([s.cidr], values(s.secondary_ranges)) : can(cidrhost(cidr, 0)) && try(cidrhost(cidr, 0) == split("/", cidr)[0], false)])
+    ])
+    error_message = "extra_subnets: names are lowercase (a-z, 0-9, -, at most 21 characters); every range is an IPv4 network address such as 10.30.0.0/24."
+  }
+}
+
+variable "vm_service_account_email" {
+  description = "The VMs' service account, created by infra/gcp/bootstrap (output vm_service_account_email): it reads the releases, and the public firewall openings target it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\\.iam\\.gserviceaccount\\.com$", var.vm_service_account_email))
+    error_message = "vm_service_account_email must be a user-managed service account email (<id>@<project>.iam.gserviceaccount.com)."
+  }
+}
+
+variable "labels" {
+  description = "Extra labels on every resource that takes labels (merged under project/managed-by/stack)."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, v in var.labels : can(regex("^[a-z][a-z0-9_-]{0,62}$", k)) && can(regex("^[a-z0-9_-]{0,63}$", v))])
+    error_message = "labels: keys start with a lowercase letter; keys and values use lowercase letters, digits, _ and - (at most 63 characters)."
   }
 }
 
@@ -128,34 +182,62 @@ variable "boot_disk_kms_key" {
   }
 }
 
-variable "binary_url" {
-  description = "URL of the shipshape release binary (linux, the VM's architecture) that cloud-init downloads: https:// (readable without credentials, e.g. a release asset or a signed URL) or file:// (already on the image)."
+variable "release_bucket" {
+  description = "GCS bucket of the releases: <release_prefix>current.json (the release pointer) and <release_prefix>releases/<version>/. The VM's service account reads it (objectViewer, this prefix only)."
   type        = string
 
   validation {
-    condition     = can(regex("^(https|file)://[^[:space:]]+$", var.binary_url))
-    error_message = "binary_url must be an https:// or file:// URL."
+    condition     = can(regex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$", var.release_bucket))
+    error_message = "release_bucket must be a GCS bucket name."
   }
 }
 
-variable "binary_sha256" {
-  description = "Hex SHA-256 of the binary at binary_url; cloud-init refuses to install a binary that does not match."
+variable "release_prefix" {
+  description = "Key prefix of the release pointer and releases in release_bucket."
+  type        = string
+  default     = "shipshape/"
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9._-]+/)+$", var.release_prefix))
+    error_message = "release_prefix must be path segments ending in '/'."
+  }
+}
+
+variable "release_signing_key" {
+  description = "Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K, purpose ASYMMETRIC_SIGN, EC_SIGN_P256_SHA256) the pipeline signs releases with; its public key goes into the boot configuration."
   type        = string
 
   validation {
-    condition     = can(regex("^[0-9a-f]{64}$", var.binary_sha256))
-    error_message = "binary_sha256 must be 64 lowercase hex characters."
+    condition     = can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.release_signing_key))
+    error_message = "release_signing_key must be projects/P/locations/L/keyRings/R/cryptoKeys/K."
   }
 }
 
-variable "app_environment" {
+variable "release_signing_key_version" {
+  description = "Version of release_signing_key whose public key the VM trusts."
+  type        = number
+  default     = 1
+}
+
+variable "data_disk_size_gb" {
+  description = "Size (GB) of the persistent data disk that holds the database and outlives the VM."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.data_disk_size_gb >= 10 && var.data_disk_size_gb <= 1000 && floor(var.data_disk_size_gb) == var.data_disk_size_gb
+    error_message = "data_disk_size_gb must be a whole number between 10 and 1000."
+  }
+}
+
+variable "environment" {
   description = "Extra environment for the service, merged over the defaults in compute.tf (PORT=80, the SQLite DATABASE_URL, JSON logs), e.g. { GREETING = \"...\" }."
   type        = map(string)
   default     = {}
 
   validation {
-    condition     = alltrue([for k in keys(var.app_environment) : can(regex("^[A-Z_][A-Z0-9_]*$", k))])
-    error_message = "app_environment keys must be upper-case environment variable names."
+    condition     = alltrue([for k in keys(var.environment) : can(regex("^[A-Z_][A-Z0-9_]*$", k))])
+    error_message = "environment keys must be upper-case environment variable names."
   }
 }
 
@@ -200,7 +282,7 @@ variable "change_alert_ignored_principals" {
 }
 
 variable "deletion_protection" {
-  description = "Protect the VM from deletion. Keep false while releases replace the VM (see README, Deploy); true blocks those applies."
+  description = "Protect the VM from deletion (releases never replace it; a boot-configuration change does, and true blocks that apply until lifted)."
   type        = bool
   default     = false
 }

@@ -116,19 +116,35 @@ app.kubernetes.io/component: server
 {{- if le (int $v.terminationGracePeriodSeconds) (int $needed) }}
 {{- fail (printf "terminationGracePeriodSeconds (%d) must exceed preStopSleepSeconds + config.shutdownDrainSecs + config.shutdownGraceSecs (%d), or the kubelet kills requests in flight" (int $v.terminationGracePeriodSeconds) (int $needed)) }}
 {{- end }}
+{{- if and $v.httpRoute.enabled (not $v.httpRoute.parentRefs) }}
+{{- fail "httpRoute.enabled needs httpRoute.parentRefs (the Gateway(s) to attach to)" }}
+{{- end }}
 {{- if and $v.autoscaling.enabled (gt (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas)) }}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
 {{- end }}
 {{- end }}
 
-{{/* DATABASE_URL from the Secret (postgres); sqlite takes it from the ConfigMap. */}}
+{{/* postgres: the URL is a file from the Secret (DATABASE_URL_FILE), re-read by the service when
+     Kubernetes swaps the file after the Secret changes; sqlite takes it from the ConfigMap. A Secret
+     volume (not subPath) is what Kubernetes updates in place. */}}
 {{- define "shipshape.dbEnv" -}}
 {{- if not (include "shipshape.sqlite" .) }}
-- name: DATABASE_URL
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "shipshape.dbSecretName" . }}
-      key: {{ include "shipshape.dbSecretKey" . }}
+- name: DATABASE_URL_FILE
+  value: {{ printf "/etc/shipshape/db/%s" (include "shipshape.dbSecretKey" .) | quote }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret the migrations Job reads its URL from (the owner's login when given). */}}
+{{- define "shipshape.migrateSecretName" -}}
+{{- default (include "shipshape.dbSecretName" .) .Values.database.migrations.existingSecret }}
+{{- end }}
+
+{{/* "true" when a Prometheus Operator kind should be rendered: enabled true, or "auto" and the
+     cluster serves the API. Args: (list $ .Values.x.enabled "monitoring.coreos.com/v1/Kind"). */}}
+{{- define "shipshape.operatorKind" -}}
+{{- $ctx := index . 0 }}{{- $on := index . 1 }}{{- $api := index . 2 }}
+{{- if eq (toString $on) "true" }}true
+{{- else if and (eq (toString $on) "auto") ($ctx.Capabilities.APIVersions.Has $api) }}true
 {{- end }}
 {{- end }}
 
