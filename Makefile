@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help lint test pg-start coverage chart-check tf-check image-test vm-boot-test pipeline-check clean-clone-check bench
+.PHONY: help lint test pg-start coverage chart-check tf-check image-test vm-boot-test pipeline-check clean-clone-check bench api-fuzz
 
 # Targets that need a whole machine with root: a container engine (podman, Docker with BuildKit) or
 # systemd-nspawn. CI runs them on machine executors / the runner VM, never inside a container;
@@ -20,6 +20,9 @@ test: ## cargo test (PostgreSQL half too when TEST_DATABASE_URL is set)
 
 pg-start: ## Start a local PostgreSQL with TLS for the tests; prints TEST_DATABASE_URL
 	scripts/pg-start.sh
+
+api-fuzz: ## schemathesis against the real server's /openapi.json (fixed seed); fails on any finding
+	scripts/api-fuzz.sh
 
 chart-check: ## Lint, render, schema-validate and policy-scan the Helm chart
 	scripts/chart-check.sh
@@ -45,7 +48,7 @@ pipeline-check: ## Validate the CI configs, Renovate and pre-commit configs offl
 bench: ## Loopback load test against shipshape (and the baselines); prints numbers
 	scripts/bench.sh
 
-# --- delivery pipeline (helper F: .circleci/config.yml, docs/pipeline.md) -------------------------------
+# --- delivery pipeline (.circleci/config.yml, docs/pipeline.md) ----------------------------------------
 .PHONY: test-postgres deny secret-scan policy image release-binary publish deploy-eks eks-platform load deploy-vm smoke tf-plan tf-apply
 
 test-postgres: ## The tests with the PostgreSQL half: pg-start (TLS, own CA), then scripts/test.sh

@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 source scripts/delivery/lib.sh
 
 # The floor the suite must keep; raise it when coverage grows, never lower it to pass a change.
-# Measured 92.4% of lines (2026-12-01, SQLite and PostgreSQL halves; the server processes the
-# integration tests start are counted: the harness stops them with SIGTERM and passes LLVM_PROFILE_FILE).
+# Measured 93.9% of lines (2026-12-06, SQLite and PostgreSQL halves; most tests run the application
+# in-process; the server processes of the lifecycle tests count too: the harness stops them with
+# SIGTERM and passes LLVM_PROFILE_FILE).
 COVERAGE_MIN_LINES="${COVERAGE_MIN_LINES:-85}"
 OUT=out/coverage
 

@@ -57,10 +57,14 @@ for _ in $(seq 1 30); do
 done
 pg_isready -q -h 127.0.0.1 -p 5432 || { echo "pg-start: PostgreSQL did not become ready" >&2; exit 1; }
 
+# CREATEROLE: the tests make their own owner and application roles (random names) to prove the
+# least-privilege setup of docs/sql/ and password rotation.
 runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 <<SQL >/dev/null
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$ROLE') THEN
-    CREATE ROLE $ROLE LOGIN CREATEDB PASSWORD '$PASSWORD';
+    CREATE ROLE $ROLE LOGIN CREATEDB CREATEROLE PASSWORD '$PASSWORD';
+  ELSIF NOT (SELECT rolcreaterole FROM pg_roles WHERE rolname = '$ROLE') THEN
+    ALTER ROLE $ROLE CREATEROLE;
   END IF;
 END \$\$;
 SQL

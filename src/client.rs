@@ -6,7 +6,7 @@ use anyhow::{Context, bail, ensure};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::config::{HealthcheckArgs, SmokeArgs};
+use crate::configuration::{HealthcheckArgs, SmokeArgs};
 
 fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()

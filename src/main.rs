@@ -1,22 +1,13 @@
-//! shipshape: the users API and hello service, one binary.
+//! The `shipshape` binary: parses the command line and runs the chosen command.
 
-mod app;
-mod client;
-mod config;
-mod db;
-mod error;
-mod input;
-mod ops;
-mod server;
-mod users;
-
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
-use config::{Cli, Command, LogFormat};
+use shipshape::configuration::{Cli, Command, ConfigError};
+use shipshape::startup::{Application, shutdown_signal};
+use shipshape::storage::Db;
+use shipshape::{client, telemetry};
 
 fn main() -> ExitCode {
     // One TLS provider for both reqwest and sqlx (ring: no cmake/NASM in the build).
@@ -52,74 +43,49 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         match cli.command {
-            None | Some(Command::Serve(_)) => {
-                let args = match cli.command {
-                    Some(Command::Serve(a)) => a,
-                    _ => cli.serve,
-                };
-                if let Err(e) = init_logging(&args.log_level, args.log_format) {
-                    eprintln!("shipshape: {e}");
-                    return ExitCode::from(2);
-                }
-                match server::serve(args).await {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(e) => fatal(&e),
-                }
-            }
+            None => serve(cli.serve).await,
+            Some(Command::Serve(args)) => serve(args).await,
             Some(Command::Migrate(db_args)) => {
-                let _ = init_logging("info", None);
-                let result = async {
-                    let db = db::Db::connect_lazy(&db_args)?;
-                    db.migrate().await?;
-                    tracing::info!(database = %db_args.redacted_url(), "migrations applied");
-                    db.close().await;
-                    anyhow::Ok(())
-                }
-                .await;
-                result.map_or_else(|e| fatal(&e), |()| ExitCode::SUCCESS)
+                let _ = telemetry::init_logging("info", None);
+                let db = Db::connect_lazy(&db_args)?;
+                db.migrate().await?;
+                tracing::info!(database = %db_args.redacted_url(), "migrations applied");
+                db.close().await;
+                Ok(ExitCode::SUCCESS)
             }
             Some(Command::Healthcheck(args)) => {
-                ExitCode::from(client::healthcheck(args).await as u8)
+                Ok(ExitCode::from(client::healthcheck(args).await as u8))
             }
             Some(Command::Smoke(args)) => match client::smoke(args).await {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(e) => {
                     eprintln!("smoke test FAILED: {e:#}");
-                    ExitCode::FAILURE
+                    Ok(ExitCode::FAILURE)
                 }
             },
+        }
+    });
+    result.unwrap_or_else(|e| {
+        // Configuration problems exit 2, like invalid flags; anything else 1.
+        eprintln!("shipshape: {e:#}");
+        if e.downcast_ref::<ConfigError>().is_some() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::FAILURE
         }
     })
 }
 
-/// Configuration problems exit 2, like invalid flags; anything else 1.
-fn fatal(e: &anyhow::Error) -> ExitCode {
-    eprintln!("shipshape: {e:#}");
-    if e.downcast_ref::<config::ConfigError>().is_some() {
-        ExitCode::from(2)
-    } else {
-        ExitCode::FAILURE
+async fn serve(args: shipshape::configuration::ServeArgs) -> anyhow::Result<ExitCode> {
+    if let Err(e) = telemetry::init_logging(&args.log_level, args.log_format) {
+        eprintln!("shipshape: {e}");
+        return Ok(ExitCode::from(2));
     }
-}
-
-fn init_logging(level: &str, format: Option<LogFormat>) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_new(level)
-        .map_err(|e| anyhow::anyhow!("invalid LOG_LEVEL {level:?}: {e}"))?;
-    let format = format.unwrap_or(if std::io::stdout().is_terminal() {
-        LogFormat::Pretty
-    } else {
-        LogFormat::Json
-    });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .init(),
-        LogFormat::Pretty => builder.init(),
-    }
-    Ok(())
+    Application::build(args)
+        .await?
+        .run_until_stopped(shutdown_signal())
+        .await?;
+    Ok(ExitCode::SUCCESS)
 }

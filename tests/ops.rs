@@ -1,10 +1,15 @@
-//! Operations surface: probes, /ht/, metrics, OpenAPI, request ids and logs, on both backends.
+//! Operations surface: probes, /ht/, metrics, OpenAPI, request ids and logs, load shedding and
+//! timeouts, in-process on both backends.
 
 mod common;
 
-use common::{Backend, Server, http, json};
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use std::time::{Duration, Instant};
+
+use common::{Backend, TestApp, half_sent_post, log_lines, read_response};
+use reqwest::Method;
+use reqwest::header::ACCEPT;
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
 
 on_both_backends!(
     probes,
@@ -14,97 +19,70 @@ on_both_backends!(
     openapi_lists_every_route_and_each_is_served,
     request_ids_and_access_log,
     secrets_stay_out_of_logs,
+    overload_is_shed_with_503,
+    slow_requests_time_out_with_503,
 );
 
 async fn probes(b: Backend) {
-    let s = Server::start(&b).await;
-    assert_eq!(
-        json(http().get(s.url("/healthz")).send().await.unwrap()).await,
-        (200, json!({"status": "ok"}))
-    );
-    assert_eq!(
-        json(http().get(s.url("/readyz")).send().await.unwrap()).await,
-        (200, json!({"status": "ready"}))
-    );
+    let s = TestApp::spawn(&b).await;
+    s.get("/healthz").await.expect(200, json!({"status": "ok"}));
+    s.get("/readyz")
+        .await
+        .expect(200, json!({"status": "ready"}));
 }
 
 async fn legacy_health_page(b: Backend) {
-    let s = Server::start(&b).await;
+    let s = TestApp::spawn(&b).await;
     let want = json!({"DatabaseBackend": "working", "MigrationsHealthCheck": "working"});
-    assert_eq!(
-        json(http().get(s.url("/ht/?format=json")).send().await.unwrap()).await,
-        (200, want.clone())
-    );
-    assert_eq!(
-        json(
-            http()
-                .get(s.url("/ht/"))
-                .header(ACCEPT, "application/json")
-                .send()
-                .await
-                .unwrap()
-        )
-        .await,
-        (200, want)
-    );
-    let page = http().get(s.url("/ht/")).send().await.unwrap();
-    assert_eq!(page.status(), 200);
+    s.get("/ht/?format=json").await.expect(200, want.clone());
+    s.send(
+        s.request(Method::GET, "/ht/")
+            .header(ACCEPT, "application/json"),
+    )
+    .await
+    .expect(200, want);
+    let page = s.get("/ht/").await;
+    assert_eq!(page.status, 200);
+    assert!(page.header("content-type").starts_with("text/html"));
     assert!(
-        page.headers()[CONTENT_TYPE]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
+        page.text.contains("System status") && page.text.matches("working").count() == 2,
+        "{page}"
     );
-    let html = page.text().await.unwrap();
-    assert!(
-        html.contains("System status") && html.matches("working").count() == 2,
-        "{html}"
-    );
-    let head = http().head(s.url("/ht/")).send().await.unwrap();
-    assert_eq!(head.status(), 200);
+    let head = s.call(Method::HEAD, "/ht/").await;
+    assert_eq!(head.status, 200);
     assert_eq!(
-        head.headers()["cache-control"],
+        head.header("cache-control"),
         "max-age=0, no-cache, no-store, must-revalidate, private"
     );
-    assert_eq!(
-        json(http().post(s.url("/ht/")).send().await.unwrap())
-            .await
-            .0,
-        405
-    );
+    assert_eq!(s.call(Method::POST, "/ht/").await.status, 405);
 }
 
 async fn version(b: Backend) {
-    let s = Server::start(&b).await;
-    let (status, v) = json(http().get(s.url("/version")).send().await.unwrap()).await;
+    let s = TestApp::spawn(&b).await;
+    let (status, v) = s.get("/version").await.pair();
     assert_eq!(status, 200);
     assert_eq!(v["name"], "shipshape");
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(
-        v["database"],
-        if b.is_postgres() {
-            "postgres"
-        } else {
-            "sqlite"
-        }
-    );
+    let backend = if b.is_postgres() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(v["database"], backend);
     assert!(v["revision"].is_string());
 }
 
 async fn metrics_exposition(b: Backend) {
-    let s = Server::start(&b).await;
+    let s = TestApp::spawn(&b).await;
     for _ in 0..3 {
-        http().get(s.url("/hello")).send().await.unwrap();
+        s.get("/hello").await;
     }
-    http().get(s.url("/api/users/12345/")).send().await.unwrap();
-    let res = http().get(s.url("/metrics")).send().await.unwrap();
+    s.get("/api/users/12345/").await;
+    let res = s.get("/metrics").await;
     assert!(
-        res.headers()[CONTENT_TYPE]
-            .to_str()
-            .unwrap()
+        res.header("content-type")
             .starts_with("text/plain; version=0.0.4")
     );
-    let text = res.text().await.unwrap();
     for needle in [
         r#"http_requests_total{method="GET",route="/hello",status="200"} 3"#,
         r#"http_requests_total{method="GET",route="/api/users/{id}/",status="404"} 1"#,
@@ -114,15 +92,19 @@ async fn metrics_exposition(b: Backend) {
         "shipshape_db_pool_max_connections 10",
         r#"shipshape_build_info{version=""#,
     ] {
-        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        assert!(
+            res.text.contains(needle),
+            "missing {needle:?} in\n{}",
+            res.text
+        );
     }
 }
 
 /// Every endpoint the README documents is in the generated document, and every operation the
 /// document lists is really served (neither 404 nor 405).
 async fn openapi_lists_every_route_and_each_is_served(b: Backend) {
-    let s = Server::start(&b).await;
-    let (status, doc) = json(http().get(s.url("/openapi.json")).send().await.unwrap()).await;
+    let s = TestApp::spawn(&b).await;
+    let (status, doc) = s.get("/openapi.json").await.pair();
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
@@ -148,55 +130,37 @@ async fn openapi_lists_every_route_and_each_is_served(b: Backend) {
     let mut served = 0;
     for (path, item) in paths {
         for method in item.as_object().unwrap().keys() {
-            let Ok(method) = method.to_uppercase().parse::<reqwest::Method>() else {
+            let Ok(method) = method.to_uppercase().parse::<Method>() else {
                 continue;
             };
-            let (_, user) = json(
-                http()
-                    .post(s.url("/api/users/"))
-                    .json(&json!({"dni": format!("oa{served}"), "name": "OpenAPI"}))
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await;
-            let url = s.url(&path.replace("{id}", &user["id"].to_string()));
-            let res = http()
-                .request(method.clone(), url)
-                .json(&json!({"dni": format!("ob{served}"), "name": "X"}))
-                .send()
-                .await
-                .unwrap();
-            assert!(
-                ![404, 405].contains(&res.status().as_u16()),
-                "{method} {path} -> {}",
-                res.status()
-            );
+            let user = s.create_user(&format!("oa{served}"), "OpenAPI").await;
+            let path = path.replace("{id}", &user["id"].to_string());
+            let body = json!({"dni": format!("ob{served}"), "name": "X"});
+            let res = s.send_json(method, &path, &body).await;
+            assert!(![404, 405].contains(&res.status), "{res}");
             served += 1;
         }
     }
     assert!(served >= 15, "only {served} operations documented");
 }
 
+/// One JSON access-log line per request, with the request id (sent or generated).
 async fn request_ids_and_access_log(b: Backend) {
-    let s = Server::start(&b).await;
-    let res = http()
-        .get(s.url("/hello"))
-        .header("x-request-id", "test-req-42")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.headers()["x-request-id"], "test-req-42");
-    let res = http().get(s.url("/hello")).send().await.unwrap();
-    let generated = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let s = TestApp::spawn(&b).await;
+    // Tests share the log: the id is unique to this test.
+    let id = format!("test-req-{}", uuid::Uuid::new_v4().simple());
+    let res = s
+        .send(s.request(Method::GET, "/hello").header("x-request-id", &id))
+        .await;
+    assert_eq!(res.header("x-request-id"), id);
+    let generated = s.get("/hello").await.header("x-request-id").to_owned();
     assert!(uuid::Uuid::parse_str(&generated).is_ok(), "{generated}");
 
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let line = s
-        .log_lines()
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let line = log_lines()
         .into_iter()
         .filter_map(|l| serde_json::from_str::<Value>(&l).ok())
-        .find(|l| l["request_id"] == "test-req-42")
+        .find(|l| l["request_id"] == id.as_str())
         .expect("an access log line for the request");
     assert_eq!(line["method"], "GET");
     assert_eq!(line["route"], "/hello");
@@ -206,22 +170,56 @@ async fn request_ids_and_access_log(b: Backend) {
 }
 
 async fn secrets_stay_out_of_logs(b: Backend) {
-    let s = Server::start(&b).await;
-    http().get(s.url("/api/users/")).send().await.unwrap();
+    let s = TestApp::spawn(&b).await;
+    s.get("/api/users/").await;
     let url = b.database_url();
-    let secret = url
+    let password = url
         .split_once("://")
         .unwrap()
         .1
         .split_once('@')
         .and_then(|(userinfo, _)| userinfo.split_once(':'))
         .map(|(_, p)| p.to_owned());
-    let logs = s.log_lines().join("\n");
-    assert!(logs.contains("database configured"), "{logs}");
-    if let Some(password) = secret {
+    let logs = log_lines().join("\n");
+    // The database's name or path is unique to the test, and only the redacted URL names it.
+    let database = shipshape::configuration::redact(&url);
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("database configured") && l.contains(&database)),
+        "{database} not in {logs}"
+    );
+    if let Some(password) = password {
         assert!(
             !logs.contains(&password),
             "the database password leaked into the logs"
         );
     }
+}
+
+async fn overload_is_shed_with_503(b: Backend) {
+    let s = TestApp::spawn_with(&b, &["--max-concurrent-requests", "1"]).await;
+    let (mut conn, rest) = half_sent_post(&s, r#"{"dni":"slot","name":"Holds the slot"}"#).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.get("/hello").await.expect(
+        503,
+        json!({"detail": "Server overloaded, try again later."}),
+    );
+    // Probes are never shed: an overloaded pod is not a dead one.
+    assert_eq!(s.get("/healthz").await.status, 200);
+    conn.write_all(rest.as_bytes()).await.unwrap();
+    assert!(read_response(&mut conn).await.starts_with("HTTP/1.1 201"));
+    assert_eq!(s.get("/hello").await.status, 200);
+}
+
+async fn slow_requests_time_out_with_503(b: Backend) {
+    let s = TestApp::spawn_with(&b, &["--request-timeout-secs", "1"]).await;
+    let started = Instant::now();
+    let (mut conn, _rest) = half_sent_post(&s, r#"{"dni":"never","name":"Never finished"}"#).await;
+    let response = read_response(&mut conn).await;
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    assert!(
+        response.ends_with(r#"{"detail":"Request timed out."}"#),
+        "{response}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
 }

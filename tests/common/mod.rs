@@ -1,260 +1,28 @@
-//! Test harness: runs the real `shipshape` binary on a random loopback port against a fresh
-//! database — a temp SQLite file, or a new PostgreSQL database when TEST_DATABASE_URL is set.
-#![allow(dead_code)] // each test file uses a different part of the harness
+//! Test harness. `TestApp` runs the application in-process on a random loopback port against a
+//! fresh database (a temp SQLite file, or a new PostgreSQL database when TEST_DATABASE_URL is
+//! set); `Server` spawns the real binary, for the tests of the process itself (signals, kill -9,
+//! subcommands). Both are driven through `Http`: one client, request helpers, `Reply` checks.
+#![allow(dead_code, unused_imports)] // each test file uses a different part of the harness
 
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod app;
+mod backend;
+mod process;
+mod roles;
+mod secret;
 
+use std::time::Duration;
+
+use reqwest::Method;
+use reqwest::header::HeaderMap;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_shipshape");
-
-/// Where a test's data lives. Dropping it removes the database.
-pub enum Backend {
-    Sqlite { dir: PathBuf },
-    Postgres { admin_url: String, name: String },
-}
-
-impl Backend {
-    pub fn sqlite() -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("shipshape-test-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Backend::Sqlite { dir }
-    }
-
-    /// A fresh database on the server of TEST_DATABASE_URL. Without it the PostgreSQL half is
-    /// skipped locally, but never in CI: there the missing variable fails the test.
-    pub async fn postgres() -> Option<Self> {
-        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "TEST_DATABASE_URL must be set in CI (scripts/pg-start.sh)"
-            );
-            eprintln!("skipped: TEST_DATABASE_URL is not set");
-            return None;
-        };
-        let name = format!("shipshape_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
-            .await
-            .expect("connect TEST_DATABASE_URL");
-        sqlx::Executor::execute(
-            &mut conn,
-            sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
-        )
-        .await
-        .expect("create test database");
-        Some(Backend::Postgres { admin_url, name })
-    }
-
-    pub fn database_url(&self) -> String {
-        match self {
-            Backend::Sqlite { dir } => format!("sqlite://{}/shipshape.db", dir.display()),
-            Backend::Postgres { admin_url, name } => with_database(admin_url, name),
-        }
-    }
-
-    pub fn is_postgres(&self) -> bool {
-        matches!(self, Backend::Postgres { .. })
-    }
-}
-
-/// Replaces the database name (the URL path) of a PostgreSQL URL.
-pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let (scheme, rest) = base.split_once("://").unwrap();
-    let authority = rest.split('/').next().unwrap();
-    match query {
-        Some(q) => format!("{scheme}://{authority}/{name}?{q}"),
-        None => format!("{scheme}://{authority}/{name}"),
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        match self {
-            Backend::Sqlite { dir } => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            Backend::Postgres { admin_url, name } => {
-                let (url, name) = (admin_url.clone(), name.clone());
-                // Drop runs inside the test's runtime; use a thread with its own.
-                let _ = std::thread::spawn(move || {
-                    tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .unwrap()
-                        .block_on(async {
-                            if let Ok(mut c) =
-                                <sqlx::PgConnection as sqlx::Connection>::connect(&url).await
-                            {
-                                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                                let _ =
-                                    sqlx::Executor::execute(&mut c, sqlx::AssertSqlSafe(sql)).await;
-                            }
-                        })
-                })
-                .join();
-            }
-        }
-    }
-}
-
-/// A running server process.
-pub struct Server {
-    pub child: Child,
-    pub base: String,
-    pub logs: Arc<Mutex<Vec<String>>>,
-    database_url: String,
-    env: Vec<(String, String)>,
-}
-
-impl Server {
-    pub async fn start(backend: &Backend) -> Self {
-        Self::start_with(backend, &[]).await
-    }
-
-    pub async fn start_with(backend: &Backend, env: &[(&str, &str)]) -> Self {
-        let env = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Self::spawn(backend.database_url(), env).await
-    }
-
-    pub async fn spawn(database_url: String, env: Vec<(String, String)>) -> Self {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            // Coverage runs name the profile file; the server must write there too.
-            .envs(std::env::var("LLVM_PROFILE_FILE").map(|v| ("LLVM_PROFILE_FILE", v)))
-            .env("BIND_ADDRESS", "127.0.0.1")
-            .env("PORT", "0")
-            .env("LOG_FORMAT", "json")
-            .env("SHUTDOWN_DRAIN_SECS", "0")
-            .env("DATABASE_URL", &database_url)
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("spawn shipshape");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let (logs, tx) = (logs.clone(), tx.clone());
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stream).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    logs.lock().unwrap().push(line.clone());
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        drop(tx);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let addr = loop {
-            let line = tokio::time::timeout_at(deadline.into(), rx.recv())
-                .await
-                .unwrap_or_else(|_| {
-                    panic!("server did not start; logs: {:#?}", logs.lock().unwrap())
-                });
-            let Some(line) = line else {
-                panic!(
-                    "server exited before listening; logs: {:#?}",
-                    logs.lock().unwrap()
-                );
-            };
-            if let Ok(v) = serde_json::from_str::<Value>(&line)
-                && v["message"] == "listening"
-            {
-                break v["addr"].as_str().unwrap().to_owned();
-            }
-        };
-        Server {
-            child,
-            base: format!("http://{addr}"),
-            logs,
-            database_url,
-            env,
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.child.id().expect("running") as i32
-    }
-
-    pub fn signal(&self, sig: i32) {
-        let rc = send_signal(self.pid(), sig);
-        assert_eq!(rc, 0, "kill({sig}) failed");
-    }
-
-    /// SIGKILL, then a new process on the same database and settings.
-    pub async fn crash_and_restart(mut self) -> Server {
-        self.child.kill().await.unwrap();
-        let _ = self.child.wait().await;
-        Server::spawn(self.database_url.clone(), self.env.clone()).await
-    }
-
-    pub async fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        tokio::time::timeout(within, self.child.wait())
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "server did not exit within {within:?}; logs: {:#?}",
-                    self.logs.lock().unwrap()
-                )
-            })
-            .unwrap()
-    }
-
-    pub fn log_lines(&self) -> Vec<String> {
-        self.logs.lock().unwrap().clone()
-    }
-}
-
-/// Stops the server the way production does (SIGTERM, then a clean exit), so that coverage
-/// builds write their profiles; SIGKILL (kill_on_drop) stays the fallback.
-impl Drop for Server {
-    fn drop(&mut self) {
-        let Some(pid) = self.child.id() else { return };
-        if send_signal(pid as i32, SIGTERM) != 0 {
-            return;
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-fn send_signal(pid: i32, sig: i32) -> i32 {
-    // std has no kill(2) for arbitrary signals; the kill command does.
-    let status = std::process::Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .unwrap();
-    if status.success() { 0 } else { 1 }
-}
-
-pub const SIGTERM: i32 = 15;
+pub use app::{TestApp, log_lines};
+pub use backend::{Backend, admin_execute, with_database};
+pub use process::{BIN, SIGTERM, Server};
+pub use roles::{Roles, random_secret};
+pub use secret::SecretDir;
 
 /// A client builder with the TLS provider installed (reqwest is built without a default one).
 pub fn client_builder() -> reqwest::ClientBuilder {
@@ -262,20 +30,195 @@ pub fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder().timeout(Duration::from_secs(30))
 }
 
-pub fn http() -> reqwest::Client {
-    client_builder().build().unwrap()
+/// A server under test: its base URL and the one client every request of the test goes through.
+#[derive(Clone)]
+pub struct Http {
+    pub base: String,
+    pub client: reqwest::Client,
 }
 
-/// Status and parsed JSON body (Null when the body is empty).
-pub async fn json(res: reqwest::Response) -> (u16, Value) {
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-    };
-    (status, body)
+impl Http {
+    pub fn new(base: String) -> Self {
+        Http {
+            base,
+            client: client_builder().build().unwrap(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `host:port`, for raw TCP tests.
+    pub fn authority(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    /// A request to build on (headers, bodies) and pass to `send`.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let req = req.build().unwrap();
+        let what = format!("{} {}", req.method(), req.url().path());
+        let res = self.client.execute(req).await.unwrap();
+        Reply::read(what, res).await
+    }
+
+    pub async fn call(&self, method: Method, path: &str) -> Reply {
+        self.send(self.request(method, path)).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path).await
+    }
+
+    /// A request with a raw body and a Content-Type.
+    pub async fn send_body(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> Reply {
+        self.send(
+            self.request(method, path)
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body.to_owned()),
+        )
+        .await
+    }
+
+    /// A request with a JSON body.
+    pub async fn send_json(&self, method: Method, path: &str, body: &Value) -> Reply {
+        self.send(self.request(method, path).json(body)).await
+    }
+
+    /// POST /api/users/ with a raw JSON text.
+    pub async fn post_user(&self, body: &str) -> Reply {
+        self.send_body(Method::POST, "/api/users/", "application/json", body)
+            .await
+    }
+
+    /// Creates a user and returns it (asserting 201).
+    pub async fn create_user(&self, dni: &str, name: &str) -> Value {
+        let reply = self
+            .send_json(
+                Method::POST,
+                "/api/users/",
+                &serde_json::json!({"dni": dni, "name": name}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{reply}");
+        reply.json()
+    }
+
+    /// GET /api/users/ (asserting 200).
+    pub async fn users(&self) -> Value {
+        let reply = self.get("/api/users/").await;
+        assert_eq!(reply.status, 200, "{reply}");
+        reply.json()
+    }
+}
+
+/// A response read in full.
+pub struct Reply {
+    /// Method and path, for assertion messages.
+    pub what: String,
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    async fn read(what: String, res: reqwest::Response) -> Self {
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        Reply {
+            what,
+            status,
+            headers,
+            text,
+        }
+    }
+
+    /// The body as JSON (Null when empty); panics on anything else.
+    pub fn json(&self) -> Value {
+        if self.text.is_empty() {
+            return Value::Null;
+        }
+        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON: {self}"))
+    }
+
+    /// Status and JSON body, to compare with an expected pair.
+    pub fn pair(&self) -> (u16, Value) {
+        (self.status, self.json())
+    }
+
+    /// Asserts the status and the JSON body.
+    #[track_caller]
+    pub fn expect(&self, status: u16, body: Value) {
+        assert_eq!(self.pair(), (status, body), "{}", self.what);
+    }
+
+    /// A header's value ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map_or("", |v| v.to_str().unwrap_or("<binary>"))
+    }
+}
+
+impl std::fmt::Display for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} -> {} {}", self.what, self.status, self.text)
+    }
+}
+
+/// Starts a POST whose body is only half sent, so the request stays in flight.
+pub async fn half_sent_post(s: &Http, body: &str) -> (TcpStream, String) {
+    let addr = s.authority();
+    let mut conn = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/users/ HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let (first, rest) = body.split_at(body.len() / 2);
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(first.as_bytes()).await.unwrap();
+    (conn, rest.to_owned())
+}
+
+/// Reads a raw HTTP/1.1 response until its headers and announced body are in.
+pub async fn read_response(conn: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(15), conn.read(&mut chunk))
+            .await
+            .expect("response in time")
+            .unwrap();
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if body.len() >= len {
+                return text;
+            }
+        }
+        if n == 0 {
+            return text;
+        }
+    }
 }
 
 /// Declares each listed async fn(Backend) as a test on SQLite and one on PostgreSQL.

@@ -1,12 +1,13 @@
-//! Every error leaves as JSON with the status DRF would use: `{"detail": ...}` or field errors
-//! `{"field": ["message", ...]}`. Server-side failures are logged, never echoed to the client.
+//! DRF's error shapes: every error leaves as JSON with the status DRF would use, either
+//! `{"detail": ...}` or field errors `{"field": ["message", ...]}`. Server-side failures are logged,
+//! never echoed to the client.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use crate::db::DbError;
+use crate::storage::DbError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -68,7 +69,7 @@ impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
             // Callers map Conflict to the message their endpoint uses; this is the fallback.
-            DbError::Conflict => ApiError::field("dni", "user with this dni already exists."),
+            DbError::Conflict => super::serializer::dni_taken(),
             DbError::Unavailable(err) => {
                 tracing::warn!(error = %err, "database unavailable");
                 ApiError::unavailable("Database unavailable, try again later.")

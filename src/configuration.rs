@@ -1,6 +1,9 @@
 //! Command line and environment configuration (12-factor: every flag has an environment twin).
+//! The help texts here are the configuration reference: the README's table is generated from them
+//! (tests/docs.rs fails when it drifts).
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -34,7 +37,8 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct DbArgs {
-    /// sqlite://relative/path.db, sqlite:///absolute/path.db or postgres://user:pass@host/db?sslmode=...
+    /// Database: `sqlite://relative/path.db`, `sqlite:///absolute/path.db` or
+    /// `postgres://user:pass@host/db?sslmode=verify-full&sslrootcert=/ca.pem`.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -43,11 +47,16 @@ pub struct DbArgs {
     )]
     pub database_url: String,
 
+    /// File holding the database URL instead (e.g. a mounted Secret). PostgreSQL: re-read every
+    /// second; a new URL is used once it logs in, older connections drain. Not with DATABASE_URL.
+    #[arg(long, env = "DATABASE_URL_FILE", conflicts_with = "database_url")]
+    pub database_url_file: Option<PathBuf>,
+
     /// Maximum connections in the database pool.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_max_connections: u32,
 
-    /// Seconds to wait for a pooled connection before answering 503.
+    /// Seconds to wait for a database connection before answering 503.
     #[arg(long, env = "DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 3)]
     pub db_acquire_timeout_secs: u64,
 }
@@ -65,7 +74,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub db: DbArgs,
 
-    /// Apply migrations when the server starts.
+    /// Apply the embedded migrations when the server starts; when all are applied it only reads
+    /// (so the least-privilege application role can start with it).
     #[arg(long, env = "MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate_on_start: bool,
 
@@ -77,7 +87,8 @@ pub struct ServeArgs {
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_secs: u64,
 
-    /// Requests served at once; more are shed with 503 instead of queueing without bound.
+    /// Requests served at once; more are shed with 503 instead of queueing without bound (probes
+    /// never are).
     #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_requests: u32,
 
@@ -93,7 +104,7 @@ pub struct ServeArgs {
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
 
-    /// Log format; default: json unless stdout is a terminal.
+    /// Log format; without it, JSON unless stdout is a terminal (one line per request).
     #[arg(long, env = "LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
 
@@ -110,10 +121,11 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, Args)]
 pub struct HealthcheckArgs {
-    /// URL to probe; default http://127.0.0.1:$PORT/healthz.
+    /// URL to probe; by default `http://127.0.0.1:$PORT/healthz`.
     #[arg(long)]
     pub url: Option<String>,
 
+    /// Port of the server on this host, for the default URL.
     #[arg(long, env = "PORT", default_value_t = 8000)]
     pub port: u16,
 
@@ -124,7 +136,7 @@ pub struct HealthcheckArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct SmokeArgs {
-    /// Base URL of the deployment, e.g. https://shipshape.example.com
+    /// Base URL of the deployment, e.g. `https://shipshape.example.com`.
     #[arg(long, env = "SMOKE_BASE_URL")]
     pub base_url: String,
 
@@ -148,10 +160,58 @@ impl ServeArgs {
     }
 }
 
+/// Where the database URL came from, and the URL.
+#[derive(Debug, Clone)]
+pub enum DatabaseUrl {
+    Env(String),
+    File { path: PathBuf, url: String },
+}
+
+impl DatabaseUrl {
+    pub fn url(&self) -> &str {
+        match self {
+            DatabaseUrl::Env(url) | DatabaseUrl::File { url, .. } => url,
+        }
+    }
+
+    /// The setting's name, for error messages.
+    pub fn name(&self) -> String {
+        match self {
+            DatabaseUrl::Env(_) => "DATABASE_URL".into(),
+            DatabaseUrl::File { path, .. } => format!("DATABASE_URL_FILE ({})", path.display()),
+        }
+    }
+}
+
 impl DbArgs {
+    /// DATABASE_URL, or the contents of DATABASE_URL_FILE (surrounding whitespace removed).
+    pub fn database_url(&self) -> Result<DatabaseUrl, ConfigError> {
+        let Some(path) = &self.database_url_file else {
+            return Ok(DatabaseUrl::Env(self.database_url.clone()));
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(format!(
+                "DATABASE_URL_FILE: cannot read {}: {e}",
+                path.display()
+            ))
+        })?;
+        let url = text.trim();
+        if url.is_empty() {
+            return Err(ConfigError(format!(
+                "DATABASE_URL_FILE: {} is empty",
+                path.display()
+            )));
+        }
+        Ok(DatabaseUrl::File {
+            path: path.clone(),
+            url: url.to_owned(),
+        })
+    }
+
     /// The URL without credentials, safe to log.
     pub fn redacted_url(&self) -> String {
-        redact(&self.database_url)
+        self.database_url()
+            .map_or_else(|_| "<unreadable>".into(), |u| redact(u.url()))
     }
 }
 

@@ -1,142 +1,161 @@
-//! `shipshape serve`: start-up, and the shutdown sequence load balancers need.
+//! Builds the application once, for `shipshape serve` and for the tests alike, and runs it with
+//! the shutdown sequence load balancers need.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::ServiceExt;
 use axum::extract::Request;
 use axum::serve::ListenerExt;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tower::Layer;
-use tower::util::MapRequestLayer;
+use bytes::Bytes;
+use tokio::net::TcpListener;
 
-use crate::app::{self, AppState, Limits};
-use crate::config::{ConfigError, ServeArgs};
-use crate::db::Db;
+use crate::configuration::{ConfigError, ServeArgs};
+use crate::routes::{self, App, Limits};
+use crate::state::{AppState, BodyLimit, Greeting, OpenApiJson, Readiness};
+use crate::storage::Db;
+use crate::telemetry::Metrics;
 
-const LATENCY_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
-fn install_metrics() -> anyhow::Result<PrometheusHandle> {
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full("http_request_duration_seconds".into()),
-            LATENCY_BUCKETS,
-        )?
-        .install_recorder()?;
-    metrics::gauge!(
-        "shipshape_build_info",
-        "version" => env!("CARGO_PKG_VERSION"),
-        "revision" => crate::ops::REVISION
-    )
-    .set(1.0);
-    Ok(handle)
+/// A configured server: database opened (and migrated), listener bound, not serving yet.
+pub struct Application {
+    listener: TcpListener,
+    app: App,
+    db: Db,
+    readiness: Readiness,
+    metrics: Metrics,
+    drain: Duration,
+    grace: Duration,
 }
 
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let db = Db::connect_lazy(&args.db)?;
-    tracing::info!(database = %args.db.redacted_url(), backend = db.backend(), "database configured");
-    if args.migrate_on_start {
-        db.migrate()
-            .await
-            .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
-        tracing::info!("migrations applied");
+impl Application {
+    pub async fn build(args: ServeArgs) -> anyhow::Result<Self> {
+        let db = Db::connect_lazy(&args.db)?;
+        tracing::info!(database = %args.db.redacted_url(), backend = db.backend(), "database configured");
+        if args.migrate_on_start {
+            db.migrate()
+                .await
+                .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
+            tracing::info!("migrations applied");
+        }
+        db.watch_credentials();
+
+        let metrics = Metrics::new()?;
+        let readiness = Readiness::default();
+        let openapi = serde_json::to_vec(&routes::openapi())?;
+        let state = AppState {
+            db: db.clone(),
+            greeting: Greeting(args.greeting.as_str().into()),
+            readiness: readiness.clone(),
+            body_limit: BodyLimit(args.max_body_bytes),
+            metrics: metrics.clone(),
+            openapi: OpenApiJson(Bytes::from(openapi)),
+        };
+        let limits = Limits {
+            max_body_bytes: args.max_body_bytes,
+            request_timeout: args.request_timeout(),
+            max_concurrent_requests: args.max_concurrent_requests as usize,
+        };
+        let app = routes::app(state, &limits);
+        let listener = listen(SocketAddr::new(args.bind_address, args.port)).await?;
+        tracing::info!(addr = %listener.local_addr()?, "listening");
+        Ok(Application {
+            listener,
+            app,
+            db,
+            readiness,
+            metrics,
+            drain: Duration::from_secs(args.shutdown_drain_secs),
+            grace: Duration::from_secs(args.shutdown_grace_secs),
+        })
     }
 
-    let metrics = install_metrics()?;
-    let upkeep = metrics.clone();
-    tokio::spawn(async move {
-        // Histograms are drained into the exporter's buckets on upkeep.
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            upkeep.run_upkeep();
-        }
-    });
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
 
-    let shutting_down = Arc::new(AtomicBool::new(false));
-    let state = AppState {
-        db: db.clone(),
-        greeting: args.greeting.as_str().into(),
-        shutting_down: shutting_down.clone(),
-        max_body_bytes: args.max_body_bytes,
-        metrics,
-        openapi: Arc::new(OnceLock::new()),
-    };
-    let limits = Limits {
-        max_body_bytes: args.max_body_bytes,
-        request_timeout: args.request_timeout(),
-        max_concurrent_requests: args.max_concurrent_requests as usize,
-    };
-    let router = app::build(state, &limits);
-    let service = MapRequestLayer::new(app::add_trailing_slash).layer(router);
+    /// Serves until `shutdown` completes, then: readiness fails at once, the listener keeps
+    /// serving for the drain time (load balancers deregister), then stops accepting, and
+    /// in-flight requests get the grace time to finish. The pool is closed last.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            app,
+            db,
+            readiness,
+            metrics,
+            drain,
+            grace,
+        } = self;
+        let upkeep = tokio::spawn(metrics.upkeep());
+        // Small JSON responses should leave at once, not wait for Nagle's algorithm.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
+        let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
+        let stop_accepting = async move {
+            shutdown.await;
+            readiness.begin_shutdown();
+            tracing::info!(drain_secs = drain.as_secs(), "shutdown: draining");
+            tokio::time::sleep(drain).await;
+            tracing::info!(
+                grace_secs = grace.as_secs(),
+                "shutdown: no new connections, finishing in-flight requests"
+            );
+            let _ = drained_tx.send(());
+        };
+        let server = axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
+            .with_graceful_shutdown(stop_accepting);
+        let grace_expired = async move {
+            if drained_rx.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let result = tokio::select! {
+            res = server => res.map_err(anyhow::Error::from),
+            () = grace_expired => {
+                tracing::warn!("shutdown: grace period over, dropping remaining requests");
+                Ok(())
+            }
+        };
+        upkeep.abort();
+        db.close().await;
+        tracing::info!("shutdown complete");
+        result
+    }
+}
 
-    // Under systemd socket activation the listening socket outlives this process, so connections
-    // that arrive while a release restarts the service wait in its backlog instead of being refused.
-    let listener = match inherited_listener(
+/// The one place the server's socket is made: the one systemd passed (socket activation), or a
+/// new one bound to `addr`. Under socket activation the listening socket outlives this process, so
+/// connections that arrive while a release restarts the service wait in its backlog instead of
+/// being refused.
+pub async fn listen(addr: SocketAddr) -> Result<TcpListener, ConfigError> {
+    let inherited = inherited_listener(
         std::env::var("LISTEN_PID").ok().as_deref(),
         std::env::var("LISTEN_FDS").ok().as_deref(),
         std::process::id(),
         SD_LISTEN_FDS_START,
     )
-    .map_err(|e| ConfigError(format!("socket activation: {e}")))?
-    {
+    .map_err(|e| ConfigError(format!("socket activation: {e}")))?;
+    match inherited {
         Some(std) => {
             tracing::info!("using the listening socket passed by systemd (socket activation)");
-            tokio::net::TcpListener::from_std(std)?
+            TcpListener::from_std(std).map_err(|e| ConfigError(format!("socket activation: {e}")))
         }
-        None => {
-            let addr = SocketAddr::new(args.bind_address, args.port);
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| ConfigError(format!("cannot listen on {addr}: {e}")))?
-        }
-    };
-    let local = listener.local_addr()?;
-    // Small JSON responses should leave at once, not wait for Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-    });
-    tracing::info!(addr = %local, "listening");
-
-    let drain = Duration::from_secs(args.shutdown_drain_secs);
-    let grace = Duration::from_secs(args.shutdown_grace_secs);
-    let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
-    let stop_accepting = async move {
-        shutdown_signal().await;
-        // Readiness fails first; the listener keeps serving while load balancers deregister us.
-        shutting_down.store(true, Ordering::SeqCst);
-        tracing::info!(drain_secs = drain.as_secs(), "shutdown: draining");
-        tokio::time::sleep(drain).await;
-        tracing::info!(
-            grace_secs = grace.as_secs(),
-            "shutdown: no new connections, finishing in-flight requests"
-        );
-        let _ = drained_tx.send(());
-    };
-    let server = axum::serve(listener, ServiceExt::<Request>::into_make_service(service))
-        .with_graceful_shutdown(stop_accepting);
-
-    let grace_expired = async move {
-        if drained_rx.await.is_ok() {
-            tokio::time::sleep(grace).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        res = server => res?,
-        () = grace_expired => tracing::warn!("shutdown: grace period over, dropping remaining requests"),
+        None => TcpListener::bind(addr)
+            .await
+            .map_err(|e| ConfigError(format!("cannot listen on {addr}: {e}"))),
     }
-    db.close().await;
-    tracing::info!("shutdown complete");
-    Ok(())
 }
 
 /// First file descriptor systemd passes (sd_listen_fds(3): SD_LISTEN_FDS_START).
@@ -183,7 +202,8 @@ fn inherited_listener(
     Ok(Some(listener))
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

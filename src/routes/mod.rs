@@ -1,0 +1,150 @@
+//! The HTTP surface: every route, the OpenAPI document generated from the same list, and the
+//! middleware every response passes through.
+
+mod hello;
+mod ops;
+mod users;
+mod wire;
+
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::{Router, error_handling::HandleErrorLayer};
+use serde_json::{Value, json};
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::util::MapRequest;
+use tower::{BoxError, Layer, ServiceBuilder};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::drf::{self, ApiError};
+use crate::state::AppState;
+use crate::telemetry;
+
+/// Limits of the public routes.
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub max_concurrent_requests: usize,
+}
+
+#[derive(OpenApi)]
+#[openapi(info(
+    title = "shipshape",
+    description = "Users API (wire-compatible with the original Django REST Framework app, see \
+                   docs/contract.md) and hello service. Paths are also served without the trailing slash."
+))]
+struct ApiDoc;
+
+/// The application as the listener serves it.
+pub type App = MapRequest<Router, fn(Request) -> Request>;
+
+/// Every route with its documentation: utoipa-axum registers a route and its OpenAPI operation in
+/// one call, so the document cannot list a route that is not served or miss one that is.
+fn routes(limits: &Limits) -> OpenApiRouter<AppState> {
+    // Client-facing routes get a timeout and load shedding; probes and metrics do not, so an
+    // overloaded pod is not also declared dead.
+    let guarded = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(overload_error))
+        .load_shed()
+        .layer(GlobalConcurrencyLimitLayer::new(
+            limits.max_concurrent_requests,
+        ))
+        .timeout(limits.request_timeout);
+    let public = users::router().merge(hello::router()).layer(guarded);
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(public)
+        .merge(ops::router())
+}
+
+/// The OpenAPI document of the application, with the answers middleware gives on top of the
+/// handlers' own: 503 on the guarded routes (shed, timed out, database unavailable) and 406 from
+/// the API's content negotiation.
+pub fn openapi() -> Value {
+    let limits = Limits {
+        max_body_bytes: 0,
+        request_timeout: Duration::from_secs(1),
+        max_concurrent_requests: 1,
+    };
+    let mut doc = serde_json::to_value(routes(&limits).into_openapi()).expect("serialisable");
+    let detail = |description: &str| {
+        json!({"description": description, "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}}}})
+    };
+    let unavailable = detail("Overloaded, timed out, or the database is unavailable: try again");
+    let not_acceptable = detail("The Accept header names no JSON type");
+    for (path, item) in doc["paths"].as_object_mut().expect("paths").iter_mut() {
+        let api = path.starts_with("/api/");
+        let guarded = api || path == "/" || path == "/hello";
+        let methods = ["get", "put", "post", "delete", "options", "head", "patch"];
+        for (_, operation) in item
+            .as_object_mut()
+            .expect("path item")
+            .iter_mut()
+            .filter(|(k, _)| methods.contains(&k.as_str()))
+        {
+            let responses = &mut operation["responses"];
+            if guarded {
+                responses["503"] = unavailable.clone();
+            }
+            if api {
+                responses["406"] = not_acceptable.clone();
+            }
+        }
+    }
+    wire::complete(&mut doc);
+    doc
+}
+
+/// The whole application.
+pub fn app(state: AppState, limits: &Limits) -> App {
+    let router: Router = routes(limits)
+        .split_for_parts()
+        .0
+        .fallback(drf::routing::not_found)
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.")
+                .into_response()
+        }))
+        .layer(axum::middleware::from_fn(
+            drf::routing::json_method_not_allowed,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            telemetry::observe,
+        ))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(security_header(header::REFERRER_POLICY, "same-origin"))
+        .layer(security_header(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ))
+        .with_state(state);
+    // Before routing, so that `/api/users` reaches the `/api/users/` route.
+    tower::util::MapRequestLayer::new(drf::routing::add_trailing_slash as fn(Request) -> Request)
+        .layer(router)
+}
+
+fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+async fn overload_error(err: BoxError) -> ApiError {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::unavailable("Request timed out.")
+    } else if err.is::<tower::load_shed::error::Overloaded>() {
+        ApiError::unavailable("Server overloaded, try again later.")
+    } else {
+        tracing::error!(error = %err, "middleware error");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.")
+    }
+}

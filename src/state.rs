@@ -1,0 +1,47 @@
+//! What handlers share. Each part is its own type, and a handler asks only for the parts it uses
+//! (`State<Db>`, `State<Greeting>`...), which axum hands out through `FromRef`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::extract::FromRef;
+use bytes::Bytes;
+
+use crate::storage::Db;
+use crate::telemetry::Metrics;
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub db: Db,
+    pub greeting: Greeting,
+    pub readiness: Readiness,
+    pub body_limit: BodyLimit,
+    pub metrics: Metrics,
+    pub openapi: OpenApiJson,
+}
+
+/// The body of `/` and `/hello`.
+#[derive(Clone)]
+pub struct Greeting(pub Arc<str>);
+
+/// False once shutdown has begun: `/readyz` fails so load balancers stop sending traffic.
+#[derive(Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    pub fn shutting_down(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// MAX_BODY_BYTES, for the 413 message.
+#[derive(Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// The OpenAPI document, serialised once at start.
+#[derive(Clone)]
+pub struct OpenApiJson(pub Bytes);
