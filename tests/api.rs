@@ -632,9 +632,13 @@ async fn options_metadata(b: Backend) {
     assert!(got.get("actions").is_none());
 }
 
+const BURST: &[&str] = &["--db-acquire-timeout-secs", "30"];
+
 /// The original leaked IntegrityError 500s here. The unique index decides: one 201, only 400s.
 async fn concurrent_duplicate_creates(b: Backend) {
-    let s = TestApp::spawn(&b).await;
+    // A burst opens the whole pool at once (TLS and SCRAM per connection on PostgreSQL): on a loaded
+    // CI machine that can outlast the default 3 s acquire timeout. These tests are about the answers.
+    let s = TestApp::spawn_with(&b, BURST).await;
     for round in 0..3 {
         let dni = format!("race{round}");
         let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(50));
@@ -665,7 +669,9 @@ async fn concurrent_duplicate_creates(b: Backend) {
 }
 
 async fn concurrent_distinct_creates(b: Backend) {
-    let s = TestApp::spawn(&b).await;
+    // A burst opens the whole pool at once (TLS and SCRAM per connection on PostgreSQL): on a loaded
+    // CI machine that can outlast the default 3 s acquire timeout. These tests are about the answers.
+    let s = TestApp::spawn_with(&b, BURST).await;
     let tasks: Vec<_> = (0..60)
         .map(|i| {
             let http = (*s).clone();
