@@ -33,7 +33,7 @@ step_end
 step "promtool (Debian package prometheus)"
 command -v promtool >/dev/null || { source scripts/lib/apt.sh; need_apt prometheus; }
 promtool --version 2>&1 | head -n 1 | sed 's/^/    /'
-done_step
+step_end
 
 step "backend"
 if command -v helm >/dev/null && [ -z "${CHART_BACKEND:-}" ]; then
