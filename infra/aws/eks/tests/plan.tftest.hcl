@@ -3,7 +3,7 @@
 
 mock_provider "aws" {
   mock_data "aws_caller_identity" {
-    defaults = { account_id = "111122223333" }
+    defaults = { account_id = "123456789012" }
   }
   mock_data "aws_partition" {
     defaults = { partition = "aws" }
@@ -14,9 +14,6 @@ mock_provider "aws" {
   mock_data "aws_route53_zone" {
     defaults = { name = "example.com." }
   }
-  mock_data "aws_secretsmanager_random_password" {
-    defaults = { random_password = "not-a-real-password-0123456789abcdefghij" } # pragma: allowlist secret
-  }
   mock_data "aws_eks_addon_version" {
     defaults = { version = "v0.8.0-eksbuild.5" }
   }
@@ -24,13 +21,13 @@ mock_provider "aws" {
     defaults = {
       address            = "shipshape-postgres.abcdefghijkl.us-east-1.rds.amazonaws.com"
       port               = 5432
-      master_user_secret = [{ secret_arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:rds!db-0123-abcdef", kms_key_id = "k", secret_status = "active" }]
+      master_user_secret = [{ secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-0123-abcdef", kms_key_id = "k", secret_status = "active" }]
       ca_cert_identifier = "rds-ca-rsa2048-g1"
     }
   }
   mock_resource "aws_eks_cluster" {
     defaults = {
-      arn = "arn:aws:eks:us-east-1:111122223333:cluster/shipshape"
+      arn = "arn:aws:eks:us-east-1:123456789012:cluster/shipshape"
       vpc_config = {
         cluster_security_group_id = "sg-0cluster0000000000"
         vpc_id                    = "vpc-0123"
@@ -39,7 +36,7 @@ mock_provider "aws" {
   }
   mock_resource "aws_acm_certificate" {
     defaults = {
-      arn = "arn:aws:acm:us-east-1:111122223333:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+      arn = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
       domain_validation_options = [{
         domain_name           = "shipshape.example.com"
         resource_record_name  = "_x.shipshape.example.com."
@@ -49,41 +46,62 @@ mock_provider "aws" {
     }
   }
   mock_resource "aws_acm_certificate_validation" {
-    defaults = { certificate_arn = "arn:aws:acm:us-east-1:111122223333:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789" }
-  }
-  mock_resource "aws_serverlessapplicationrepository_cloudformation_stack" {
-    defaults = { outputs = { RotationLambdaARN = "arn:aws:lambda:us-east-1:111122223333:function:shipshape-db-rotation" } }
+    defaults = { certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789" }
   }
   mock_resource "aws_prometheus_scraper" {
-    defaults = { role_arn = "arn:aws:iam::111122223333:role/aws-service-role/scraper.aps.amazonaws.com/AWSServiceRoleForAmazonPrometheusScraper_abc" }
+    defaults = { role_arn = "arn:aws:iam::123456789012:role/aws-service-role/scraper.aps.amazonaws.com/AWSServiceRoleForAmazonPrometheusScraper_abc" }
   }
   mock_resource "aws_kms_key" {
-    defaults = { arn = "arn:aws:kms:us-east-1:111122223333:key/11111111-2222-3333-4444-555555555555" }
+    defaults = { arn = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555" }
   }
   mock_resource "aws_secretsmanager_secret" {
-    defaults = { arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:shipshape/database/x-AbCdEf" }
+    defaults = { arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:shipshape/database/x-AbCdEf" }
   }
-  mock_resource "aws_iam_role" {
-    defaults = { arn = "arn:aws:iam::111122223333:role/shipshape-x" }
-  }
+}
+
+# Each role's ARN from its name, as IAM makes it: tests/infra/test_aws_stacks_iam.py evaluates what the
+# bootstrap's apply role may do with each of them (create, pass to a service).
+override_resource {
+  target = aws_iam_role.cluster
+  values = { arn = "arn:aws:iam::123456789012:role/shipshape-eks-cluster" }
+}
+override_resource {
+  target = aws_iam_role.node
+  values = { arn = "arn:aws:iam::123456789012:role/shipshape-eks-node" }
+}
+override_resource {
+  target = aws_iam_role.external_secrets
+  values = { arn = "arn:aws:iam::123456789012:role/shipshape-external-secrets" }
+}
+override_resource {
+  target = aws_iam_role.external_dns
+  values = { arn = "arn:aws:iam::123456789012:role/shipshape-external-dns" }
+}
+override_resource {
+  target = aws_iam_role.flow_logs
+  values = { arn = "arn:aws:iam::123456789012:role/shipshape-vpc-flow-logs" }
+}
+override_resource {
+  target = aws_iam_role.rds_monitoring
+  values = { arn = "arn:aws:iam::123456789012:role/shipshape-rds-monitoring" }
 }
 
 # Distinct ARNs for the two login secrets (mock defaults would give both the same).
 override_resource {
   target = aws_secretsmanager_secret.db_role["app"]
-  values = { arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:shipshape/database/app-AbCdEf" }
+  values = { arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:shipshape/database/app-AbCdEf" }
 }
 override_resource {
   target = aws_secretsmanager_secret.db_role["owner"]
-  values = { arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:shipshape/database/owner-GhIjKl" }
+  values = { arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:shipshape/database/owner-GhIjKl" }
 }
 
 variables {
-  admin_role_arn    = "arn:aws:iam::111122223333:role/platform-admin"
-  platform_role_arn = "arn:aws:iam::111122223333:role/shipshape-ci-apply"
-  deploy_role_arn   = "arn:aws:iam::111122223333:role/shipshape-ci-deploy"
-  route53_zone_id   = "Z0123456789ABCDEFGHIJ"
-  domain_name       = "shipshape.example.com"
+  admin_role_arn                 = "arn:aws:iam::123456789012:role/platform-admin"
+  deploy_role_arn                = "arn:aws:iam::123456789012:role/shipshape-ci-deploy"
+  stack_permissions_boundary_arn = "arn:aws:iam::123456789012:policy/shipshape-ci-stack-boundary"
+  route53_zone_id                = "Z0123456789ABCDEFGHIJ"
+  domain_name                    = "shipshape.example.com"
 }
 
 # The defaults, mock-applied so outputs (helm_values, rendered manifests) have their values.
@@ -154,4 +172,42 @@ run "unknown_kubernetes_version_refused" {
   }
 
   expect_failures = [var.kubernetes_version]
+}
+
+# The same stack in another region than us-east-1 (where Route 53 health check metrics and their alarm
+# live), mock-applied: tests/infra/test_aws_stacks_iam.py checks the apply role of a bootstrap in that
+# region can create all of it.
+run "other_region" {
+  command = apply
+
+  variables {
+    region = "eu-west-1"
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.service_unhealthy.region == "us-east-1" && output.region == "eu-west-1"
+    error_message = "the health check alarm must be in us-east-1 whatever the stack's region"
+  }
+}
+
+# The pipeline's apply role may not give a CI role cluster access (infra/aws/bootstrap): refused here first.
+run "ci_role_as_platform_role_refused" {
+  command = plan
+
+  variables {
+    platform_role_arn = "arn:aws:iam::123456789012:role/shipshape-ci-apply"
+  }
+
+  expect_failures = [var.platform_role_arn]
+}
+
+# Roles outside the bootstrap's "<name>-*" names could not be created by the apply role.
+run "name_outside_the_bootstrap_names_refused" {
+  command = plan
+
+  variables {
+    name = "acme"
+  }
+
+  expect_failures = [var.stack_permissions_boundary_arn]
 }
