@@ -18,8 +18,9 @@ CIRCLE=.circleci/config.yml
 GHA=.github/workflows/ci.yml
 SCRIPTS=(scripts/pipeline-check.sh scripts/test-postgres.sh scripts/coverage.sh scripts/deny.sh scripts/secret-scan.sh
   scripts/policy.sh scripts/image.sh scripts/release-binary.sh scripts/publish.sh scripts/deploy-eks.sh
-  scripts/deploy-vm.sh scripts/eks-platform.sh scripts/smoke.sh scripts/load.sh scripts/tf-plan.sh scripts/tf-apply.sh
-  scripts/delivery/lib.sh scripts/delivery/test-deploy-vm.sh scripts/delivery/test-tf-plan-apply.sh)
+  scripts/deploy-vm.sh scripts/publish-vm.sh scripts/eks-platform.sh scripts/smoke.sh scripts/load.sh scripts/tf-plan.sh scripts/tf-apply.sh
+  scripts/delivery/lib.sh scripts/delivery/test-deploy-vm.sh scripts/delivery/test-tf-plan-apply.sh
+  scripts/lib/cosign.sh scripts/delivery/test-cosign-install.sh)
 
 WORK="$(mktemp -d)"
 on_exit "rm -rf '$WORK'"
@@ -92,8 +93,14 @@ self_test() {
   mutate "$CIRCLE" "$WORK/bad-gcp-filter.yml" $'          requires: [hold-gcp-apply]\n          filters:\n            branches:\n              only: main' "          requires: [hold-gcp-apply]"
   must_fail "gcp-tf-apply on every branch" refs "$WORK/bad-gcp-filter.yml" "$GHA"
 
-  mutate "$CIRCLE" "$WORK/bad-gcp-deploy.yml" $'      - gcp-deploy-vm:\n          context: shipshape-gcp-deploy\n          serial-group: << pipeline.project.slug >>/gcp-deploy-vm\n          requires: [lint, test, coverage, deny, secret-scan, tf-check, vm-boot-test, release-binary]\n          filters:\n            branches:\n              only: main\n            tags:\n              only: /^v.*/' $'      - gcp-deploy-vm:\n          context: shipshape-gcp-deploy\n          serial-group: << pipeline.project.slug >>/gcp-deploy-vm\n          requires: [lint, test, coverage, deny, secret-scan, tf-check, vm-boot-test, release-binary]\n          filters:\n            tags:\n              only: /^v.*/'
+  mutate "$CIRCLE" "$WORK/bad-gcp-deploy.yml" $'      - gcp-deploy-vm:\n          context: shipshape-gcp-deploy\n          serial-group: << pipeline.project.slug >>/gcp-deploy-vm\n          requires: [gcp-publish-vm]\n          filters:\n            branches:\n              only: main\n            tags:\n              only: /^v.*/' $'      - gcp-deploy-vm:\n          context: shipshape-gcp-deploy\n          serial-group: << pipeline.project.slug >>/gcp-deploy-vm\n          requires: [gcp-publish-vm]\n          filters:\n            tags:\n              only: /^v.*/'
   must_fail "gcp-deploy-vm on every branch" refs "$WORK/bad-gcp-deploy.yml" "$GHA"
+
+  mutate "$CIRCLE" "$WORK/bad-publish-vm.yml" $'          context: shipshape-gcp-publish\n          requires: [lint, test, coverage, deny, secret-scan, tf-check, vm-boot-test, release-binary]\n          filters:\n            branches:\n              only: main\n' $'          context: shipshape-gcp-publish\n          requires: [lint, test, coverage, deny, secret-scan, tf-check, vm-boot-test, release-binary]\n          filters:\n'
+  must_fail "gcp-publish-vm on every branch" refs "$WORK/bad-publish-vm.yml" "$GHA"
+
+  mutate "$CIRCLE" "$WORK/bad-vm-split.yml" $'      - deploy-vm:\n          context: shipshape-aws-deploy\n          requires: [publish-vm]' $'      - deploy-vm:\n          context: [shipshape-aws-deploy, shipshape-aws-publish]\n          requires: [publish-vm]'
+  must_fail "one job with both the publish and the deploy context" refs "$WORK/bad-vm-split.yml" "$GHA"
 
   mutate "$CIRCLE" "$WORK/bad-orb.yml" "circleci/aws-cli@5.4.0" "circleci/aws-cli@volatile"
   must_fail "unpinned orb" refs "$WORK/bad-orb.yml" "$GHA"
@@ -108,7 +115,8 @@ self_test() {
   must_fail "GitHub matrix naming a missing target" refs "$CIRCLE" "$WORK/bad-gha-target.yml"
 }
 step "self-test: broken configs are rejected" self_test
-step "deploy-vm against stand-in AWS" scripts/delivery/test-deploy-vm.sh
+step "publish-vm and deploy-vm against stand-in AWS" scripts/delivery/test-deploy-vm.sh
+step "cosign install: pinned SHA-256 enforced" scripts/delivery/test-cosign-install.sh
 step "tf-plan -> tf-apply with real terraform, local state" scripts/delivery/test-tf-plan-apply.sh
 
 finish
