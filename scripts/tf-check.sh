@@ -38,7 +38,9 @@ done
 step "terraform fmt" terraform fmt -check -recursive -diff infra
 step "terraform validate (${#ROOTS[@]})" python3 scripts/lib/tfrun.py "${ROOTS[@]}" -- validate -no-color
 step "terraform test (${#ROOTS[@]})" python3 scripts/lib/tfrun.py "${ROOTS[@]}" -- test -no-color
-step "pytest tests/infra" pytest -q -p no:cacheprovider tests/infra
+# Every core (pytest-xdist): each worker has its own Terraform session (offline providers, init cache)
+# and runs each stack's `terraform test` it needs once; worksteal evens out the slow mutation tests.
+step "pytest tests/infra" pytest -q -p no:cacheprovider -n auto --dist worksteal tests/infra
 
 checkov_all() {
   local d rc=0 report
