@@ -93,6 +93,29 @@ resource "aws_iam_policy" "guardrails" {
         Action   = ["sts:AssumeRole", "sts:GetFederationToken"]
         Resource = "*"
       },
+      # Only apply creates aliases and access entries; these denies hold for every CI role (and keep the
+      # apply policy within IAM's 6,144-character limit). The bootstrap's aliases are never re-pointed.
+      {
+        Sid      = "DenyBootstrapAliases"
+        Effect   = "Deny"
+        Action   = ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"]
+        Resource = local.bootstrap_alias_arns
+      },
+      # Kubernetes RBAC is the cluster's access entries: apply writes them for the deploy role and people,
+      # never for the plan, apply or publish role.
+      {
+        Sid       = "DenyClusterAccessForCiRoles"
+        Effect    = "Deny"
+        Action    = ["eks:CreateAccessEntry"]
+        Resource  = "*"
+        Condition = { ArnLike = { "eks:principalArn" = [local.role_arns.plan, local.role_arns.apply, local.role_arns.publish] } }
+      },
+      {
+        Sid      = "DenyClusterPoliciesForCiRoles"
+        Effect   = "Deny"
+        Action   = ["eks:AssociateAccessPolicy", "eks:UpdateAccessEntry"]
+        Resource = [for r in ["plan", "apply", "publish"] : "arn:${local.partition}:eks:*:${local.account_id}:access-entry/*/role/${local.account_id}/${var.name}-ci-${r}/*"]
+      },
     ]
   })
 }
@@ -396,31 +419,10 @@ resource "aws_iam_policy" "apply" {
         Resource  = local.bootstrap_key_arns
       },
       {
-        Sid      = "DenyBootstrapAliases"
-        Effect   = "Deny"
-        Action   = ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"]
-        Resource = local.bootstrap_alias_arns
-      },
-      {
         Sid      = "DenySigning"
         Effect   = "Deny"
         Action   = ["kms:Sign"]
         Resource = "*"
-      },
-      # Kubernetes RBAC is the cluster's access entries: apply writes them for the deploy role and people,
-      # never for the plan, apply or publish role.
-      {
-        Sid       = "DenyClusterAccessForCiRoles"
-        Effect    = "Deny"
-        Action    = ["eks:CreateAccessEntry"]
-        Resource  = "*"
-        Condition = { ArnLike = { "eks:principalArn" = [local.role_arns.plan, local.role_arns.apply, local.role_arns.publish] } }
-      },
-      {
-        Sid      = "DenyClusterPoliciesForCiRoles"
-        Effect   = "Deny"
-        Action   = ["eks:AssociateAccessPolicy", "eks:UpdateAccessEntry"]
-        Resource = [for r in ["plan", "apply", "publish"] : "arn:${local.partition}:eks:*:${local.account_id}:access-entry/*/role/${local.account_id}/${var.name}-ci-${r}/*"]
       },
     ]
   })
