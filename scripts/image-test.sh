@@ -18,7 +18,7 @@ BUILDER_BASE="docker.io/library/rust:1.95-bookworm"
 RUNTIME_BASE="gcr.io/distroless/cc-debian12:nonroot"
 RUST_WANT="1.95"
 IMAGE="localhost/shipshape:image-test"
-SIZE_GOAL_MB=25    # issue 7's goal for the whole runtime image (see docs/container.md)
+SIZE_GOAL_MB=25    # the size goal for the whole runtime image (see docs/container.md)
 SIZE_BUDGET_MB=40  # hard limit: fails the test; distroless/cc alone is about 22 MB
 GRACE_SECS=25      # podman stop -t; above the service's SHUTDOWN_GRACE_SECS (20)
 

@@ -2,7 +2,7 @@
 # image: the real image build of the pipeline (needs a Docker engine: CircleCI's machine executor).
 #   1. docker buildx build of the Dockerfile for linux/amd64 with a local BuildKit cache
 #      (~/.cache/shipshape/buildx, saved between CircleCI runs), OCI labels from build args
-#   2. Trivy CVE scan of the built image: any CRITICAL vulnerability fails (the first seed's policy)
+#   2. Trivy CVE scan of the built image: any CRITICAL vulnerability fails (the project's image policy)
 #   3. SBOM (CycloneDX) of the image
 #   -> out/image/shipshape.tar + image.env (workspace, pushed unchanged by scripts/publish.sh)
 #   -> out/image-report/{trivy.txt,trivy.json,sbom.cdx.json} (artifacts)
