@@ -39,12 +39,13 @@ from test_aws_bootstrap_iam import ACCOUNT, BOUNDARY, IAM, Account
 BOOTSTRAP, BOOTSTRAP_TESTS = "infra/aws/bootstrap", "tests/policies.tftest.hcl"
 VM, VM_TESTS = "infra/aws/vm", "tests/vm.tftest.hcl"
 EKS, EKS_TESTS = "infra/aws/eks", "tests/plan.tftest.hcl"
-# (stack, its planned run, the bootstrap run it is evaluated against, the run's region)
+REGIONS_TESTS = "tests/regions.tftest.hcl"  # the eu-west-1 runs of the bootstrap and of infra/aws/eks
+# (stack, its test file, its run, the bootstrap run it is evaluated against, the run's region)
 SCENARIOS = {
-    "vm single": (VM, "single_vm", "policies", "us-east-1"),
-    "vm scaling": (VM, "scaling", "policies", "us-east-1"),
-    "eks us-east-1": (EKS, "defaults", "policies", "us-east-1"),
-    "eks eu-west-1": (EKS, "other_region", "policies_eu_west_1", "eu-west-1"),
+    "vm single": (VM, VM_TESTS, "single_vm", "policies", "us-east-1"),
+    "vm scaling": (VM, VM_TESTS, "scaling", "policies", "us-east-1"),
+    "eks us-east-1": (EKS, EKS_TESTS, "defaults", "policies", "us-east-1"),
+    "eks eu-west-1": (EKS, REGIONS_TESTS, "other_region", "policies_eu_west_1", "eu-west-1"),
 }
 
 
@@ -171,7 +172,7 @@ def _from_state(name: str, region: str, state: dict) -> Stack:
 
 
 def load_stack(result, scenario: str, root: Path = REPO_ROOT) -> Stack:
-    directory, run, _, region = SCENARIOS[scenario]
+    directory, _, run, _, region = SCENARIOS[scenario]
     key = [k for k in list(result.plans) + list(result.states) if k[1] == run]
     assert key, f"{directory}: no run {run!r} ({result.failures} {result.diagnostics[:3]})"
     if key[0] in result.states:
@@ -676,12 +677,13 @@ def _account(result, run: str) -> Account:
 
 @pytest.fixture(scope="session")
 def world(stack_test):
-    boot = stack_test(BOOTSTRAP, BOOTSTRAP_TESTS)
-    results = {VM: stack_test(VM, VM_TESTS), EKS: stack_test(EKS, EKS_TESTS)}
-    for d, r in results.items():
-        assert r.ok, f"{d}: {r.failures} {r.diagnostics[:3]}"
-    accounts = {run: _account(boot, run) for run in ("policies", "policies_eu_west_1")}
-    stacks = {name: load_stack(results[SCENARIOS[name][0]], name) for name in SCENARIOS}
+    accounts = {"policies": _account(stack_test(BOOTSTRAP, BOOTSTRAP_TESTS), "policies"),
+                "policies_eu_west_1": _account(stack_test(BOOTSTRAP, REGIONS_TESTS), "policies_eu_west_1")}
+    stacks = {}
+    for name, (d, tests, *_) in SCENARIOS.items():
+        result = stack_test(d, tests)
+        assert result.ok, f"{d}/{tests}: {result.failures} {result.diagnostics[:3]}"
+        stacks[name] = load_stack(result, name)
     return accounts, stacks
 
 
@@ -693,7 +695,7 @@ def _release_facts(a: Account) -> tuple[str, str]:
 
 def run_probes(accounts: dict, stacks: dict) -> dict[str, list[str]]:
     found = {}
-    for name, (_, _, boot_run, _) in SCENARIOS.items():
+    for name, (_, _, _, boot_run, _) in SCENARIOS.items():
         a, s = accounts[boot_run], stacks[name]
         bucket, cosign = _release_facts(a)
         found[f"{name}: roles"] = probe_roles(s)
@@ -789,8 +791,8 @@ BOUNDARY_LINE = "  permissions_boundary = var.stack_permissions_boundary_arn\n"
 
 
 def _stack_after(terraform, root: Path, scenario: str) -> Stack:
-    d = SCENARIOS[scenario][0]
-    return load_stack(terraform.test(root / d, filter=VM_TESTS if d == VM else EKS_TESTS), scenario, root)
+    d, tests = SCENARIOS[scenario][:2]
+    return load_stack(terraform.test(root / d, filter=tests), scenario, root)
 
 
 def _account_after(terraform, root: Path, run: str = "policies") -> Account:

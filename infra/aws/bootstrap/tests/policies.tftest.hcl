@@ -23,12 +23,3 @@ run "policies" {
   command = plan
 }
 
-# The same bootstrap in another region: tests/infra/test_aws_stacks_iam.py checks its apply role against
-# infra/aws/eks planned in that region (run "other_region"), whose health check alarm stays in us-east-1.
-run "policies_eu_west_1" {
-  command = plan
-
-  variables {
-    region = "eu-west-1"
-  }
-}
