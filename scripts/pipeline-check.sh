@@ -7,7 +7,8 @@
 #   4. shellcheck of the pipeline's scripts
 #   5. self-test: mutated copies of the configs must FAIL steps 1-3 (a checker that passes anything
 #      proves nothing)
-#   6. the delivery scripts' control flow without a cloud: deploy-vm.sh against stand-in aws/terraform,
+#   6. the delivery scripts' control flow without a cloud: publish-vm.sh and deploy-vm.sh against stand-in
+#      aws/terraform, the pinned cosign install, eks-platform.sh's database logins against stand-ins,
 #      tf-plan.sh -> tf-apply.sh with the real terraform on a scratch stack (scripts/delivery/test-*.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +21,7 @@ SCRIPTS=(scripts/pipeline-check.sh scripts/test-postgres.sh scripts/coverage.sh 
   scripts/policy.sh scripts/image.sh scripts/release-binary.sh scripts/publish.sh scripts/deploy-eks.sh
   scripts/deploy-vm.sh scripts/publish-vm.sh scripts/eks-platform.sh scripts/smoke.sh scripts/load.sh scripts/tf-plan.sh scripts/tf-apply.sh
   scripts/delivery/lib.sh scripts/delivery/test-deploy-vm.sh scripts/delivery/test-tf-plan-apply.sh
-  scripts/lib/cosign.sh scripts/delivery/test-cosign-install.sh)
+  scripts/lib/cosign.sh scripts/delivery/test-cosign-install.sh scripts/delivery/test-eks-platform.sh)
 
 WORK="$(mktemp -d)"
 on_exit "rm -rf '$WORK'"
@@ -117,6 +118,7 @@ self_test() {
 step "self-test: broken configs are rejected" self_test
 step "publish-vm and deploy-vm against stand-in AWS" scripts/delivery/test-deploy-vm.sh
 step "cosign install: pinned SHA-256 enforced" scripts/delivery/test-cosign-install.sh
+step "eks-platform's database logins against stand-in AWS" scripts/delivery/test-eks-platform.sh
 step "tf-plan -> tf-apply with real terraform, local state" scripts/delivery/test-tf-plan-apply.sh
 
 finish
