@@ -49,7 +49,7 @@ bench: ## Loopback load test against shipshape (and the baselines); prints numbe
 	scripts/bench.sh
 
 # --- delivery pipeline (.circleci/config.yml, docs/pipeline.md) ----------------------------------------
-.PHONY: test-postgres deny secret-scan policy image release-binary publish deploy-eks eks-platform load deploy-vm smoke tf-plan tf-apply
+.PHONY: test-postgres deny secret-scan policy image release-binary publish publish-vm deploy-eks eks-platform load deploy-vm smoke tf-plan tf-apply
 
 test-postgres: ## The tests with the PostgreSQL half: pg-start (TLS, own CA), then scripts/test.sh
 	scripts/test-postgres.sh
@@ -84,7 +84,10 @@ eks-platform: ## Cluster layer after infra/aws/eks apply: manifests, RDS CA, con
 load: ## Bounded 30 s load test of BASE_URL; summary in out/load/
 	scripts/load.sh
 
-deploy-vm: ## Upload the release binary + sha256 to S3 and roll it out via SSM (needs AWS)
+publish-vm: ## Upload the VM release once and sign it, publish identity (DEPLOY_VM_CLOUD=aws|gcp; needs the cloud)
+	scripts/publish-vm.sh
+
+deploy-vm: ## Verify a published VM release, move the release pointer, roll out and await (needs the cloud)
 	scripts/deploy-vm.sh
 
 smoke: ## shipshape smoke --base-url BASE_URL

@@ -17,13 +17,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/delivery/lib.sh
 source scripts/delivery/lib.sh
+# shellcheck source=scripts/lib/cosign.sh
+source scripts/lib/cosign.sh
 
 if [ -f out/publish/publish.env ]; then
   # shellcheck disable=SC1091
   source out/publish/publish.env
 fi
 require_env AWS_REGION ECR_REGISTRY TF_STATE_BUCKET TF_STATE_KMS_KEY_ARN IMAGE_TAG IMAGE_DIGEST CHART_VERSION COSIGN_KEY
-require_cmd aws helm kubectl terraform cosign curl
+require_cmd aws helm kubectl terraform curl
 [[ "$IMAGE_DIGEST" =~ ^sha256:[0-9a-f]{64}$ ]] || die "IMAGE_DIGEST must be sha256:<64 hex>, got '$IMAGE_DIGEST'"
 FIRST_DEPLOY_WAIT_SECS="${FIRST_DEPLOY_WAIT_SECS:-900}"
 ensure_python3
@@ -35,6 +37,8 @@ mkdir -p "$OUT"
 WORK="$(mktemp -d)"
 on_exit "rm -rf '$WORK'"
 export KUBECONFIG="$WORK/kubeconfig"
+
+step "cosign $COSIGN_VERSION" need_cosign
 
 read_stack() {
   CLUSTER="$(tf_output "$STACK" -raw cluster_name)"

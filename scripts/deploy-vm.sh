@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
-# deploy-vm (main only): release to the VM path of one cloud (DEPLOY_VM_CLOUD=aws|gcp). The VMs install
-# releases themselves (infra/modules/vm-boot's shipshape-release): this script only publishes and points.
-#   1. upload out/release/shipshape-linux-<arch> + .sha256 to <prefix>releases/<version>/ (once; an
-#      existing release must have the same sha256), sign it (.sig: cosign sign-blob with the KMS key)
-#   2. move the release pointer <prefix>current.json to {version, sha256} (the previous one is kept)
+# deploy-vm (main or a release tag): point the VMs of one cloud (DEPLOY_VM_CLOUD=aws|gcp) at a release that
+# scripts/publish-vm.sh (the publish identity) uploaded and signed. The VMs install releases themselves
+# (infra/modules/vm-boot's shipshape-release): this script, with the deploy identity, only checks and points.
+#   1. the release <prefix>releases/<version>/ exists and is what it claims: the binary matches its
+#      .sha256 and its .sig verifies with the signing key's public key (never point at anything else)
+#   2. move the release pointer <prefix>current.json to {version, sha256} (the previous one is kept as
+#      previous.json)
 #   3. AWS: run the stack's SSM document (shipshape-release deploy) on the deploy group, one instance at
 #      a time, no error tolerated. GCP: the VM's release timer picks the pointer up within a minute.
 #   4. wait until the VM's /version reports the new revision and /readyz is 200; otherwise put the
 #      previous pointer back (the VMs already rolled back by themselves) and fail.
-# `deploy-vm.sh rollback` points at the release before the current one; DEPLOY_VM_RELEASE=<version>
-# re-points at any published release. Inputs: docs/vm.md "Pipeline".
+# <version> is this commit's; `deploy-vm.sh rollback` points at the release before the current one;
+# DEPLOY_VM_RELEASE=<version> re-points at any published release. Inputs: docs/vm.md "Pipeline".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/delivery/lib.sh
 source scripts/delivery/lib.sh
+# shellcheck source=scripts/lib/cosign.sh
+source scripts/lib/cosign.sh
 
 CLOUD="${DEPLOY_VM_CLOUD:-aws}"
-# The bootstrap's context names the signing key COSIGN_KEY (awskms:///...).
+# The contexts name the signing key COSIGN_KEY (AWS, awskms:///...) or RELEASE_SIGNING_KEY (GCP); deploy
+# only verifies with it.
 RELEASE_SIGNING_KEY="${RELEASE_SIGNING_KEY:-${COSIGN_KEY:-}}"
 case "$CLOUD" in
   aws) require_env AWS_REGION RELEASE_BUCKET RELEASE_PREFIX TF_STATE_BUCKET TF_STATE_KMS_KEY_ARN RELEASE_SIGNING_KEY
@@ -32,6 +37,10 @@ if [ "$CLOUD" = gcp ]; then
   # ambient credentials.
   step "gcp identity: deploy" gcp_auth GCP_DEPLOY_SERVICE_ACCOUNT
 fi
+# RELEASE_VERIFY_COMMAND replaces cosign in tests.
+if [ -z "${RELEASE_VERIFY_COMMAND:-}" ]; then
+  step "cosign $COSIGN_VERSION" need_cosign
+fi
 OUT=out/deploy-vm
 mkdir -p "$OUT"
 WORK="$(mktemp -d)"
@@ -45,62 +54,45 @@ POINTER="${RELEASE_PREFIX}current.json"
 # ---- the bucket, per cloud ------------------------------------------------------------------------
 obj_get() { # obj_get KEY FILE
   case "$CLOUD" in
-    aws) aws s3 cp --quiet "s3://$RELEASE_BUCKET/$1" "$2" ;;
+    aws) aws s3api get-object --region "$AWS_REGION" --bucket "$RELEASE_BUCKET" --key "$1" "$2" >/dev/null ;;
     gcp) gcloud storage cp --quiet "gs://$RELEASE_BUCKET/$1" "$2" ;;
   esac
 }
 obj_put() { # obj_put FILE KEY CONTENT-TYPE
   case "$CLOUD" in
-    aws) aws s3 cp --quiet --content-type "$3" "$1" "s3://$RELEASE_BUCKET/$2" ;;
+    aws) aws s3api put-object --region "$AWS_REGION" --bucket "$RELEASE_BUCKET" --key "$2" --body "$1" \
+      --content-type "$3" >/dev/null ;;
     gcp) gcloud storage cp --quiet --content-type="$3" "$1" "gs://$RELEASE_BUCKET/$2" ;;
   esac
 }
-# cosign sign-blob --key awskms://... | gcpkms://... prints the base64 DER ECDSA signature over the
-# blob's SHA-256, which the VMs verify with openssl. RELEASE_SIGN_COMMAND replaces it (tests).
-sign() { # sign FILE > SIG
-  if [ -n "${RELEASE_SIGN_COMMAND:-}" ]; then
-    $RELEASE_SIGN_COMMAND "$1"
+verify() { # verify FILE SIG: what the VMs check too (ECDSA P-256 over SHA-256, the signing key's public key)
+  if [ -n "${RELEASE_VERIFY_COMMAND:-}" ]; then
+    $RELEASE_VERIFY_COMMAND "$1" "$2"
   else
-    require_cmd cosign
-    cosign sign-blob --yes --tlog-upload=false --key "$RELEASE_SIGNING_KEY" "$1"
+    cosign verify-blob --insecure-ignore-tlog=true --key "$RELEASE_SIGNING_KEY" --signature "$2" "$1" >/dev/null
   fi
 }
 
 # ---- 1. the release --------------------------------------------------------------------------------
-publish() {
+check_release() {
   local key
   if [ "${1:-}" = rollback ]; then
     obj_get "${RELEASE_PREFIX}previous.json" "$WORK/target.json" || die "no ${RELEASE_PREFIX}previous.json to roll back to"
     VERSION="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$WORK/target.json")"
   else
-    VERSION="${DEPLOY_VM_RELEASE:-}"
+    VERSION="${DEPLOY_VM_RELEASE:-$(git_short_sha)}"
   fi
-  if [ -n "$VERSION" ]; then
-    obj_get "${RELEASE_PREFIX}releases/$VERSION/$NAME.sha256" "$WORK/$NAME.sha256" ||
-      die "release $VERSION is not published (${RELEASE_PREFIX}releases/$VERSION/$NAME.sha256 missing)"
-    SHA256="$(cut -d' ' -f1 "$WORK/$NAME.sha256")"
-    echo "pointing at the published release $VERSION ($SHA256)"
-    return 0
-  fi
-  [ -f "out/release/$NAME" ] && [ -f "out/release/$NAME.sha256" ] ||
-    die "no out/release/$NAME(.sha256): attach the release-binary job's workspace"
-  (cd out/release && sha256sum --check --quiet "$NAME.sha256") || die "out/release/$NAME does not match its sha256"
-  VERSION="$(git_short_sha)"
-  SHA256="$(cut -d' ' -f1 "out/release/$NAME.sha256")"
   key="${RELEASE_PREFIX}releases/$VERSION/$NAME"
-  if obj_get "$key.sha256" "$WORK/existing.sha256" 2>/dev/null; then
-    [ "$(cut -d' ' -f1 "$WORK/existing.sha256")" = "$SHA256" ] ||
-      die "$key exists with another sha256: a release is never overwritten"
-    echo "release $VERSION already uploaded"
-  else
-    obj_put "out/release/$NAME" "$key" application/octet-stream
-    obj_put "out/release/$NAME.sha256" "$key.sha256" text/plain
-  fi
-  sign "out/release/$NAME" >"$WORK/$NAME.sig"
-  obj_put "$WORK/$NAME.sig" "$key.sig" text/plain
-  echo "published $key ($SHA256), signed"
+  for f in "" .sha256 .sig; do
+    obj_get "$key$f" "$WORK/$NAME$f" ||
+      die "release $VERSION is not published ($key$f missing): the publish-vm job (publish identity) uploads and signs it"
+  done
+  SHA256="$(cut -d' ' -f1 "$WORK/$NAME.sha256")"
+  [ "$(sha256sum "$WORK/$NAME" | cut -d' ' -f1)" = "$SHA256" ] || die "$key does not match its .sha256: refusing to point at it"
+  verify "$WORK/$NAME" "$WORK/$NAME.sig" || die "$key.sig does not verify with the signing key: refusing to point at it"
+  echo "release $VERSION ($SHA256): published, checksum and signature verified"
 }
-step "publish the release" publish "${1:-}"
+step "check the release" check_release "${1:-}"
 
 # ---- 2. the pointer --------------------------------------------------------------------------------
 point() { # point FILE
@@ -108,7 +100,10 @@ point() { # point FILE
 }
 move_pointer() {
   if obj_get "$POINTER" "$WORK/previous.json" 2>/dev/null; then
-    obj_put "$WORK/previous.json" "${RELEASE_PREFIX}previous.json" application/json
+    # A re-run of the same release keeps previous.json naming the release before it.
+    if [ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("version", ""))' "$WORK/previous.json")" != "$VERSION" ]; then
+      obj_put "$WORK/previous.json" "${RELEASE_PREFIX}previous.json" application/json
+    fi
   else
     rm -f "$WORK/previous.json"
   fi

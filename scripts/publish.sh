@@ -3,17 +3,19 @@
 # the short-SHA tag (and the crate version on a release tag); the repositories' tags are immutable.
 # Sign it with cosign and the KMS key, attach the SBOM as a signed attestation, then package the chart
 # with the matching version and push it to ECR as an OCI artifact, signed too.
-# Writes out/publish/publish.env for deploy-eks. Runs with the deploy role.
+# Writes out/publish/publish.env for deploy-eks. Runs with the publish role (the signer); the VM release is
+# scripts/publish-vm.sh's.
 #   AWS_REGION, ECR_REGISTRY, COSIGN_KEY (awskms:///alias ARN, bootstrap output cosign_key_uri)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/delivery/lib.sh
 source scripts/delivery/lib.sh
+# shellcheck source=scripts/lib/cosign.sh
+source scripts/lib/cosign.sh
 
 require_env AWS_REGION ECR_REGISTRY COSIGN_KEY
 require_cmd aws docker git
 [ -f out/image/shipshape.tar ] || die "no out/image/shipshape.tar: attach the image job's workspace"
-COSIGN_IMAGE="${COSIGN_IMAGE:-ghcr.io/sigstore/cosign/cosign:v2.4.1}"
 HELM_IMAGE="${HELM_IMAGE:-alpine/helm:3.16.4}"
 SHA="$(git_short_sha)"
 VERSION="$(crate_version)"
@@ -34,13 +36,8 @@ on_exit "rm -rf '$WORK'"
 export DOCKER_CONFIG="$WORK/docker"
 mkdir -p "$DOCKER_CONFIG"
 
-# cosign and helm from pinned images when not installed, with the job's temporary AWS credentials.
-cosign() {
-  if command -v cosign >/dev/null 2>&1; then command cosign "$@"; return; fi
-  docker run --rm -e AWS_REGION -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY -e AWS_SESSION_TOKEN \
-    -e DOCKER_CONFIG="$DOCKER_CONFIG" -v "$DOCKER_CONFIG:$DOCKER_CONFIG:ro" -v "$PWD:$PWD:ro" -w "$PWD" \
-    "$COSIGN_IMAGE" "$@"
-}
+step "cosign $COSIGN_VERSION" need_cosign
+# helm from a pinned image when not installed.
 helm() {
   if command -v helm >/dev/null 2>&1; then command helm "$@"; return; fi
   docker run --rm --user "$(id -u):$(id -g)" -e HOME="$WORK" -e HELM_REGISTRY_CONFIG="$DOCKER_CONFIG/config.json" \
@@ -82,7 +79,7 @@ step "push image (${TAGS[*]})" push_image
 sign_image() {
   local ref="$IMAGE_REPO@$IMAGE_DIGEST"
   # --tlog-upload=false: the private image's names stay out of the public transparency log; the KMS
-  # key (only the deploy role may sign with it) is the trust anchor. Verify with the same key.
+  # key (only the publish role may sign with it) is the trust anchor. Verify with the same key.
   # A re-run finds the signature already there; signing again would need to rewrite an immutable
   # .sig tag (the repository excludes sha256-*.sig/.att from immutability, infra/aws/bootstrap).
   if cosign verify --insecure-ignore-tlog=true --key "$COSIGN_KEY" "$ref" >/dev/null 2>&1; then

@@ -16,9 +16,11 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'owner_role') \gexec
 SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', :'app_role', :'app_password')
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app_role') \gexec
 
--- Nothing beyond logging in; a grant made by hand is taken back at the next run.
-ALTER ROLE :"owner_role" NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
-ALTER ROLE :"app_role" NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+-- Nothing beyond logging in; a CREATEDB/CREATEROLE given by hand is taken back at the next run.
+-- (SUPERUSER, REPLICATION and BYPASSRLS are not the master's to change: on RDS only AWS holds them, and
+-- a role gets none of them unless a superuser gives it; ALTER ROLE naming them fails for the master.)
+ALTER ROLE :"owner_role" NOCREATEDB NOCREATEROLE;
+ALTER ROLE :"app_role" NOCREATEDB NOCREATEROLE;
 
 -- Only these two (and the master, the database's owner) may connect.
 REVOKE ALL ON DATABASE :"dbname" FROM PUBLIC;

@@ -23,6 +23,8 @@ CLI:  tfrun.py DIR [DIR ...] -- TERRAFORM ARGS   (e.g. `tfrun.py infra/aws/vm --
 """
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -158,14 +160,19 @@ class Terraform:
             if data is None:
                 data = Path(tempfile.mkdtemp(prefix="data-", dir=self._data))
                 lock = d / ".terraform.lock.hcl"
-                saved = lock.read_bytes() if lock.exists() else None
                 env = dict(self.env, TF_DATA_DIR=str(data))
-                try:
-                    res = self._raw(d, ["init", "-backend=false", "-input=false", "-no-color"], env)
-                finally:  # init may write or rewrite the lock file: leave the checkout as it was
-                    now = lock.read_bytes() if lock.exists() else None
-                    if now != saved:
-                        lock.unlink() if saved is None else lock.write_bytes(saved)
+                # Other processes (pytest-xdist workers) may init the same directory at the same time:
+                # one at a time, or one of them would take the other's lock file for the checkout's.
+                guard = Path(tempfile.gettempdir()) / f"tfrun-init-{hashlib.sha256(str(d).encode()).hexdigest()[:16]}.lock"
+                with open(guard, "a") as fh:
+                    fcntl.flock(fh, fcntl.LOCK_EX)
+                    saved = lock.read_bytes() if lock.exists() else None
+                    try:
+                        res = self._raw(d, ["init", "-backend=false", "-input=false", "-no-color"], env)
+                    finally:  # init may write or rewrite the lock file: leave the checkout as it was
+                        now = lock.read_bytes() if lock.exists() else None
+                        if now != saved:
+                            lock.unlink() if saved is None else lock.write_bytes(saved)
                 if res.returncode != 0:
                     raise RuntimeError(f"terraform init failed in {d} ({self.habitat}):\n{res.stdout}{res.stderr}")
                 self._initialised[d] = data

@@ -229,3 +229,19 @@ def mutate(tmp_path: Path, edits: dict[str, list[tuple[str, str]]]) -> Path:
             text = text.replace(old, new)
         f.write_text(text)
     return root
+
+
+@pytest.fixture(scope="session")
+def stack_test(terraform) -> Callable[..., TestResult]:
+    """`stack_test("infra/aws/vm", "tests/vm.tftest.hcl")`: that stack's `terraform test` run once per
+    session (per pytest-xdist worker) and shared by every test module that reads its plans; mutation
+    tests call `terraform.test` on their own copy instead."""
+    cache: dict[tuple[str, str], TestResult] = {}
+
+    def get(directory: str, filter: str) -> TestResult:
+        key = (directory, filter)
+        if key not in cache:
+            cache[key] = terraform.test(directory, filter=filter)
+        return cache[key]
+
+    return get

@@ -20,8 +20,10 @@ def planned(terraform, root=None) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="session")
-def plan(terraform):
-    return planned(terraform)
+def plan(stack_test):
+    result = stack_test(STACK, "tests/policies.tftest.hcl")
+    assert result.ok, result.failures + result.diagnostics
+    return {rc["address"]: rc["change"]["after"] for rc in result.plan("policies")["resource_changes"] if rc["mode"] == "managed"}
 
 
 def check_buckets(p: dict) -> list[str]:

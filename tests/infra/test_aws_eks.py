@@ -71,8 +71,8 @@ def run_defaults(terraform, root: Path | None = None) -> Values:
 
 
 @pytest.fixture(scope="module")
-def values(terraform) -> Values:
-    result = terraform.test(STACK, filter=TEST_FILE)
+def values(stack_test) -> Values:
+    result = stack_test(STACK, TEST_FILE)
     assert result.ok, "terraform test failed: " + "; ".join(result.failures + result.diagnostics)
     return Values.from_state(result.states[(TEST_FILE, "defaults")])
 
@@ -215,14 +215,23 @@ def check_database_credentials(v: Values) -> None:
     # The master goes only to the setup namespace.
     setup = v.manifests("database_setup_manifests")
     assert {d["metadata"]["namespace"] for d in setup} == {"shipshape-db-admin"}
-    # Rotation: alternating users for both logins, with AWS's published template.
-    stack = v.one("aws_serverlessapplicationrepository_cloudformation_stack.rotation")
-    assert stack["application_id"].endswith(":applications/SecretsManagerRDSPostgreSQLRotationMultiUser")
-    assert stack["parameters"]["masterSecretArn"] == master
-    for role in ("app", "owner"):
-        rot = v.one(f'aws_secretsmanager_secret_rotation.db_role["{role}"]')
-        assert rot["rotation_lambda_arn"] == stack["outputs"]["RotationLambdaARN"]
-        assert rot["rotation_rules"][0]["automatically_after_days"] >= 1
+    # The logins' values and their rotation are the platform administrator's (make eks-platform), from
+    # output db_logins; Terraform holds no password and deploys nothing that creates unbounded roles.
+    logins = v.outputs["db_logins"]
+    assert logins["secrets"] == {"app": {"arn": app_arn, "username": "shipshape_app"},
+                                 "owner": {"arn": v.one('aws_secretsmanager_secret.db_role["owner"]')["arn"], "username": "shipshape_owner"}}
+    assert logins["connection"] == {"engine": "postgres", "host": v.one("aws_db_instance.this")["address"], "port": 5432,
+                                    "dbname": "shipshape", "masterarn": master}
+    rot = logins["rotation"]
+    assert rot["application_id"].endswith(":applications/SecretsManagerRDSPostgreSQLRotationMultiUser")
+    assert rot["parameters"]["masterSecretArn"] == master
+    assert rot["parameters"]["vpcSecurityGroupIds"] == v.one("aws_security_group.rotation")["id"]
+    assert set(rot["parameters"]["vpcSubnetIds"].split(",")) == {v.one(f"aws_subnet.private[{i}]")["id"] for i in range(3)}
+    assert rot["days"] >= 1
+    for rtype in ("aws_serverlessapplicationrepository_cloudformation_stack", "aws_cloudformation_stack", "aws_lambda_function",
+                  "aws_secretsmanager_secret_version", "aws_secretsmanager_secret_rotation"):
+        assert not v.of_type(rtype), f"{rtype}: not the pipeline's (no unbounded roles; no secret value in state or read on refresh)"
+    assert not any(a.startswith("data.aws_secretsmanager_random_password") for a in v.resources), "a password in Terraform state"
     # ESO may read exactly the three database secrets.
     pol = json.loads(v.one("aws_iam_role_policy.external_secrets")["policy"])
     sm = [s for s in pol["Statement"] if any(a.startswith("secretsmanager:") for a in s["Action"])]

@@ -124,8 +124,9 @@ def check_firewall(plan: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def stack_result(terraform):
-    result, _ = plans(terraform)
+def stack_result(stack_test):
+    result = stack_test(STACK, TEST_FILE)
+    assert result.plans, f"no plans from terraform test: {result.diagnostics or result.log[-2000:]}"
     return result
 
 
@@ -223,9 +224,11 @@ def test_scaling_check_catches(terraform, tmp_path, mutation):
 
 # ---- releases: read by the VM, never a variable --------------------------------------------------
 
-def check_release_path(plan: dict) -> None:
-    variables = plan.get("variables", {})
-    for name in variables:
+def check_release_path(plan: dict, root=REPO_ROOT) -> None:
+    # `terraform test` reports no variables with a run's plan: the stack's declared variables are its
+    # configuration.
+    from conftest import load_stack
+    for name in load_stack(root / STACK).variables:
         assert not any(w in name for w in ("binary", "sha256", "version", "release_url")), \
             f"variable {name}: the release must not be a Terraform variable (the VM reads the pointer)"
     for r in resources(plan, "aws_ssm_association"):
@@ -233,7 +236,8 @@ def check_release_path(plan: dict) -> None:
     roles = {r["name"]: json.loads(r["values"]["policy"]) for r in resources(plan, "aws_iam_role_policy")}
     reads = [s for s in roles["instance"]["Statement"] if "s3:GetObject" in str(s["Action"])]
     assert reads == [{"Sid": "ReadReleases", "Effect": "Allow", "Action": "s3:GetObject",
-                      "Resource": "arn:aws:s3:::shipshape-releases-123456789012-us-east-1/shipshape/*"}], reads
+                      "Resource": ["arn:aws:s3:::shipshape-releases-123456789012-us-east-1/shipshape/current.json",
+                                   "arn:aws:s3:::shipshape-releases-123456789012-us-east-1/shipshape/releases/*"]}], reads
     for st in roles["instance"]["Statement"]:
         acts = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
         assert all(not a.endswith("*") for a in acts), f"wildcard action {acts}"
@@ -245,7 +249,7 @@ def test_release_is_read_by_the_vm_not_planned(single_vm):
 
 
 RELEASE_MUTATIONS = {
-    "whole bucket readable": ('"arn:${local.partition}:s3:::${var.release_bucket}/${var.release_prefix}*"', '"arn:${local.partition}:s3:::${var.release_bucket}/*"'),
+    "whole bucket readable": ('"arn:${local.partition}:s3:::${var.release_bucket}/${var.release_prefix}releases/*"', '"arn:${local.partition}:s3:::${var.release_bucket}/*"'),
 }
 
 
@@ -256,7 +260,7 @@ def test_release_check_catches(terraform, tmp_path, mutation):
     if not result.plans:
         return
     with pytest.raises(AssertionError):
-        check_release_path(result.plan("single_vm"))
+        check_release_path(result.plan("single_vm"), root)
 
 
 def test_release_variable_check_catches_a_release_variable(terraform, tmp_path):
@@ -264,14 +268,15 @@ def test_release_variable_check_catches_a_release_variable(terraform, tmp_path):
         'variable "release_prefix" {',
         'variable "binary_sha256" {\n  description = "x"\n  type        = string\n  default     = "0"\n}\n\nvariable "release_prefix" {')]})
     result = terraform.test(root / STACK, filter=TEST_FILE)
-    with pytest.raises(AssertionError):
-        check_release_path(result.plan("single_vm"))
+    with pytest.raises(AssertionError, match="binary_sha256"):
+        check_release_path(result.plan("single_vm"), root)
 
 
 def test_one_region_guard_catches_a_removed_postcondition(terraform, tmp_path):
     # The stack's own test "bucket_in_another_region_is_refused" expects the postcondition to fail;
     # without it, that run fails.
-    root = mutate(tmp_path, {COMPUTE_TF: [("      condition     = self.region == local.region\n", "      condition     = true\n")]})
+    # (A constant condition is not valid Terraform: the guard is made vacuous instead.)
+    root = mutate(tmp_path, {COMPUTE_TF: [("      condition     = self.region == local.region\n", "      condition     = local.region == local.region\n")]})
     result = terraform.test(root / STACK, filter=TEST_FILE)
     assert not result.ok and any("bucket_in_another_region_is_refused" in f for f in result.failures), result.failures
 

@@ -32,7 +32,7 @@ ORG = "00000000-0000-4000-8000-000000000000"
 PROJECT = "11111111-1111-4111-8111-111111111111"
 ORIGIN = "github.com/acme/shipshape"
 CTX = {"plan": "22222222-2222-4222-8222-222222222222", "apply": "33333333-3333-4333-8333-333333333333",
-       "deploy": "44444444-4444-4444-8444-444444444444"}
+       "publish": "88888888-8888-4888-8888-888888888888", "deploy": "44444444-4444-4444-8444-444444444444"}
 USER = "55555555-5555-4555-8555-555555555555"
 
 # Documented permissions of the predefined roles this stack grants
@@ -295,17 +295,21 @@ FEDERATION_CASES = {
     "apply job on main (plan + apply contexts)": (token("refs/heads/main", ("plan", "apply")), {"plan", "apply"}),
     "apply context on a feature branch": (token("refs/heads/feature/x", ("plan", "apply")), {"plan"}),
     "apply context alone, feature branch": (token("refs/heads/feature/x", ("apply",)), set()),
-    "branch named like main's ref": (token("refs/heads/x/refs/heads/main", ("apply", "deploy")), set()),
-    "tag on main's commit": (token("refs/tags/v1.0.0", ("apply", "deploy")), set()),
+    "branch named like main's ref": (token("refs/heads/x/refs/heads/main", ("apply", "publish", "deploy")), set()),
+    "release tag: publish and deploy, never apply": (token("refs/tags/v1.0.0", ("apply", "publish", "deploy")), {"publish", "deploy"}),
+    "tag that is not a release": (token("refs/tags/nightly", ("publish", "deploy")), set()),
+    "branch named like a release tag": (token("refs/heads/refs/tags/v1", ("publish", "deploy")), set()),
     "deploy job on main": (token("refs/heads/main", ("deploy",)), {"deploy"}),
+    "publish job on main": (token("refs/heads/main", ("publish",)), {"publish"}),
     "deploy context on a feature branch": (token("refs/heads/feature/x", ("deploy",)), set()),
+    "publish context on a feature branch": (token("refs/heads/feature/x", ("publish",)), set()),
     "job in another context on main": (token("refs/heads/main", ("66666666-6666-4666-8666-666666666666",)), set()),
     "SSH rerun of the apply job": (token("refs/heads/main", ("plan", "apply"), ssh_rerun=True), set()),
     "SSH rerun of a plan job": (token("refs/heads/feature/x", ("plan",), ssh_rerun=True), set()),
     "token without the ssh-rerun claim": (token(contexts=("plan", "apply"), drop=("oidc.circleci.com/ssh-rerun",)), set()),
     "token without a vcs-ref (custom webhook)": (token(contexts=("plan", "apply"), drop=("oidc.circleci.com/vcs-ref",)), {"plan"}),
-    "another CircleCI project": (token(contexts=("plan", "apply", "deploy"), project="77777777-7777-4777-8777-777777777777"), set()),
-    "a fork (another repository)": (token(contexts=("plan", "apply", "deploy"), origin="github.com/mallory/shipshape"), set()),
+    "another CircleCI project": (token(contexts=("plan", "apply", "publish", "deploy"), project="77777777-7777-4777-8777-777777777777"), set()),
+    "a fork (another repository)": (token(contexts=("plan", "apply", "publish", "deploy"), origin="github.com/mallory/shipshape"), set()),
 }
 
 
@@ -366,12 +370,25 @@ PERMISSION_CASES = [
     ("apply", "iam.serviceAccounts.actAs", ("sa", "deploy"), False),
     ("apply", "iam.serviceAccounts.actAs", ("sa", "plan"), False),
     ("apply", "iam.serviceAccounts.getAccessToken", ("sa", "deploy"), False),
-    ("deploy", "storage.objects.create", ("object", "releases", RELEASE), True),
-    ("deploy", "storage.objects.delete", ("object", "releases", RELEASE), False),  # releases are write-once
-    ("deploy", "storage.objects.update", ("object", "releases", RELEASE), False),
-    ("deploy", "storage.objects.delete", ("object", "releases", RELEASE + ".sha256"), False),
-    ("deploy", "storage.objects.create", ("object", "releases", SIG), True),
-    ("deploy", "storage.objects.delete", ("object", "releases", SIG), True),      # a re-run signs again
+    # publish: the signer creates releases once (binary, checksum, signature) and never the pointer.
+    ("publish", "storage.objects.create", ("object", "releases", RELEASE), True),
+    ("publish", "storage.objects.get", ("object", "releases", RELEASE), True),      # a re-run compares
+    ("publish", "storage.objects.delete", ("object", "releases", RELEASE), False),  # releases are write-once
+    ("publish", "storage.objects.update", ("object", "releases", RELEASE), False),
+    ("publish", "storage.objects.create", ("object", "releases", SIG), True),
+    ("publish", "storage.objects.delete", ("object", "releases", SIG), False),     # a signature is never replaced
+    ("publish", "storage.objects.create", ("object", "releases", POINTER), False),
+    ("publish", "storage.objects.create", ("object", "releases", PREVIOUS), False),
+    ("publish", "storage.objects.get", ("object", "releases", POINTER), False),
+    ("publish", "storage.objects.get", ("object", "state", STATE), False),
+    ("publish", "cloudkms.cryptoKeyVersions.useToSign", ("key",), True),
+    ("publish", "compute.instances.create", ("project",), False),
+    # deploy: the pointer mover reads and verifies releases, never writes or signs one.
+    ("deploy", "storage.objects.create", ("object", "releases", RELEASE), False),
+    ("deploy", "storage.objects.get", ("object", "releases", RELEASE), True),
+    ("deploy", "storage.objects.delete", ("object", "releases", RELEASE), False),
+    ("deploy", "storage.objects.create", ("object", "releases", SIG), False),
+    ("deploy", "storage.objects.delete", ("object", "releases", SIG), False),
     ("deploy", "storage.objects.create", ("object", "releases", POINTER), True),
     ("deploy", "storage.objects.delete", ("object", "releases", POINTER), True),   # overwrite the pointer
     ("deploy", "storage.objects.delete", ("object", "releases", PREVIOUS), True),
@@ -382,7 +399,8 @@ PERMISSION_CASES = [
     ("deploy", "storage.objects.get", ("object", "state", STATE), True),
     ("deploy", "storage.objects.create", ("object", "state", STATE), False),
     ("deploy", "storage.objects.create", ("object", "state", LOCK), False),
-    ("deploy", "cloudkms.cryptoKeyVersions.useToSign", ("key",), True),
+    ("deploy", "cloudkms.cryptoKeyVersions.useToSign", ("key",), False),
+    ("deploy", "cloudkms.cryptoKeyVersions.viewPublicKey", ("key",), True),       # verifies before pointing
     ("deploy", "compute.instances.create", ("project",), False),
     ("vm", "storage.objects.get", ("object", "releases", RELEASE), True),
     ("vm", "storage.objects.get", ("object", "releases", POINTER), True),
@@ -403,13 +421,13 @@ def test_permission(model, who, permission, resource, allowed):
     assert model.can(who, permission, resource) is allowed
 
 
-@pytest.mark.parametrize("who", ["plan", "apply", "deploy", "vm"])
+@pytest.mark.parametrize("who", ["plan", "apply", "publish", "deploy", "vm"])
 def test_no_identity_can_escalate(model, who):
     held = [(scope, p) for scope, p in model.permissions_of(who)
             for perm in ESCALATION if fnmatch.fnmatchcase(perm, p)]
     assert held == [], f"{who} holds escalation permissions {held}"
     # actAs/getAccessToken only where the tables above allow it.
-    for target in ("plan", "apply", "deploy"):
+    for target in ("plan", "apply", "publish", "deploy"):
         assert not model.can(who, "iam.serviceAccounts.actAs", ("sa", target))
         assert not model.can(who, "iam.serviceAccounts.getAccessToken", ("sa", target))
 
@@ -442,9 +460,16 @@ MUTATIONS = {
                                   "expression = local.stack_objects")]},
         lambda m: m.can("plan", "storage.objects.delete", ("object", "state", STATE))),
     "releases not write-once": (
-        {FILE.format("iam.tf"): [('bucket = "releases", who = "deploy", role = "roles/storage.objectCreator"',
-                                  'bucket = "releases", who = "deploy", role = "roles/storage.objectUser"')]},
-        lambda m: m.can("deploy", "storage.objects.delete", ("object", "releases", RELEASE))),
+        {FILE.format("iam.tf"): [('bucket = "releases", who = "publish", role = "roles/storage.objectCreator"',
+                                  'bucket = "releases", who = "publish", role = "roles/storage.objectUser"')]},
+        lambda m: m.can("publish", "storage.objects.delete", ("object", "releases", RELEASE))),
+    "deploy signs (one identity signs and points)": (
+        {FILE.format("iam.tf"): [('    deploy  = ["roles/cloudkms.viewer", "roles/cloudkms.publicKeyViewer"]',
+                                  '    deploy  = ["roles/cloudkms.viewer", "roles/cloudkms.publicKeyViewer", "roles/cloudkms.signer"]')]},
+        lambda m: m.can("deploy", "cloudkms.cryptoKeyVersions.useToSign", ("key",))),
+    "publish on any tag": (
+        {FILE.format("wif.tf"): [("startsWith('refs/tags/${var.release_tag_prefix}')", "startsWith('refs/tags/')")]},
+        lambda m: "publish" in m.impersonable(token("refs/tags/nightly", ("publish",)))),
     "vm reads the whole release bucket": (
         {FILE.format("iam.tf"): [('title      = "releases-and-pointer"\n        expression = "',
                                   'title      = "releases-and-pointer"\n        expression = "true || ')]},
@@ -463,7 +488,7 @@ def test_mutation_is_caught(terraform, tmp_path, name):
     # ...and the probes of this file see it: at least one federation/permission expectation now fails.
     failures = [c for c, (claims, want) in FEDERATION_CASES.items() if mutated.impersonable(claims) != want]
     failures += [(w, p, r) for w, p, r, a in PERMISSION_CASES if mutated.can(w, p, r) is not a]
-    failures += [w for w in ("plan", "apply", "deploy", "vm")
-                 for t in ("plan", "apply", "deploy")
+    failures += [w for w in ("plan", "apply", "publish", "deploy", "vm")
+                 for t in ("plan", "apply", "publish", "deploy")
                  if mutated.can(w, "iam.serviceAccounts.actAs", ("sa", t))]
     assert failures, f"mutation {name!r} was not caught by any probe"

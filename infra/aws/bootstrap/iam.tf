@@ -30,7 +30,6 @@ locals {
     "${local.iam_arn}:saml-provider/*",
   ]
   stack_role_arns             = "${local.iam_arn}:role/${var.name}-*"
-  stack_policy_arns           = "${local.iam_arn}:policy/${var.name}-*"
   stack_instance_profile_arns = "${local.iam_arn}:instance-profile/${var.name}-*"
 
   # The only services a stack role may be passed to (iam:PassedToService): EC2 instance profiles (VM,
@@ -51,10 +50,9 @@ locals {
   bootstrap_alias_arns = [for a in ["state", "artifacts", "cosign"] : "arn:${local.partition}:kms:${var.region}:${local.account_id}:alias/${var.name}-${a}"]
   in_region            = { StringEquals = { "aws:RequestedRegion" = var.region } }
 
-  ecr_pull_actions = [
-    "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:DescribeImages", "ecr:DescribeRepositories",
-    "ecr:GetDownloadUrlForLayer", "ecr:ListImages",
-  ]
+  # What scripts/publish.sh and scripts/deploy-eks.sh call (tests/infra/test_aws_pipeline_iam.py): pull an
+  # image or chart (also cosign's signature tags) and look a tag's digest up.
+  ecr_pull_actions = ["ecr:BatchGetImage", "ecr:DescribeImages", "ecr:GetDownloadUrlForLayer"]
 }
 
 # ------------------------------------------------------------------------------------- shared denies
@@ -95,6 +93,29 @@ resource "aws_iam_policy" "guardrails" {
         Action   = ["sts:AssumeRole", "sts:GetFederationToken"]
         Resource = "*"
       },
+      # Only apply creates aliases and access entries; these denies hold for every CI role (and keep the
+      # apply policy within IAM's 6,144-character limit). The bootstrap's aliases are never re-pointed.
+      {
+        Sid      = "DenyBootstrapAliases"
+        Effect   = "Deny"
+        Action   = ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"]
+        Resource = local.bootstrap_alias_arns
+      },
+      # Kubernetes RBAC is the cluster's access entries: apply writes them for the deploy role and people,
+      # never for the plan, apply or publish role.
+      {
+        Sid       = "DenyClusterAccessForCiRoles"
+        Effect    = "Deny"
+        Action    = ["eks:CreateAccessEntry"]
+        Resource  = "*"
+        Condition = { ArnLike = { "eks:principalArn" = [local.role_arns.plan, local.role_arns.apply, local.role_arns.publish] } }
+      },
+      {
+        Sid      = "DenyClusterPoliciesForCiRoles"
+        Effect   = "Deny"
+        Action   = ["eks:AssociateAccessPolicy", "eks:UpdateAccessEntry"]
+        Resource = [for r in ["plan", "apply", "publish"] : "arn:${local.partition}:eks:*:${local.account_id}:access-entry/*/role/${local.account_id}/${var.name}-ci-${r}/*"]
+      },
     ]
   })
 }
@@ -116,8 +137,8 @@ resource "aws_iam_policy" "stack_read" {
           "cloudwatch:Describe*", "cloudwatch:Get*", "cloudwatch:List*", "ec2:Describe*", "ec2:Get*", "eks:Describe*",
           "eks:List*", "elasticloadbalancing:Describe*", "iam:Get*", "iam:List*", "kms:Describe*", "kms:Get*", "kms:List*",
           "logs:Describe*", "logs:Get*", "logs:List*", "rds:Describe*", "rds:List*", "route53:Get*", "route53:List*",
-          "s3:Get*", "s3:List*", "secretsmanager:Describe*", "secretsmanager:Get*", "secretsmanager:List*", "sns:Get*",
-          "sns:List*", "ssm:Describe*", "ssm:Get*", "ssm:List*", "wafv2:Describe*", "wafv2:Get*", "wafv2:List*",
+          "s3:Get*", "s3:List*", "secretsmanager:Describe*", "secretsmanager:Get*", "secretsmanager:List*",
+          "ssm:Describe*", "ssm:Get*", "ssm:List*", "wafv2:Describe*", "wafv2:Get*", "wafv2:List*",
         ]
         Resource = "*"
       },
@@ -262,13 +283,14 @@ resource "aws_iam_policy" "apply" {
         Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
         Resource = aws_kms_key.state.arn
       },
-      # The services infra/aws/vm and infra/aws/eks manage, in var.region only.
+      # The services infra/aws/vm and infra/aws/eks manage, in var.region only (each one is used by a planned
+      # resource: tests/infra/test_aws_stacks_iam.py).
       {
         Sid    = "RegionalInfrastructure"
         Effect = "Allow"
         Action = [
           "acm:*", "aps:*", "autoscaling:*", "cloudwatch:*", "ec2:*", "eks:*", "elasticloadbalancing:*", "logs:*",
-          "rds:*", "sns:*", "wafv2:*",
+          "rds:*", "wafv2:*",
         ]
         Resource  = "*"
         Condition = local.in_region
@@ -286,6 +308,14 @@ resource "aws_iam_policy" "apply" {
         Resource  = "*"
         Condition = local.in_region
       },
+      # Route 53 health check metrics, and so their alarms, exist only in us-east-1 (infra/aws/eks's public
+      # path alarm), whatever var.region is: the stacks' alarms there, by name.
+      {
+        Sid      = "HealthCheckAlarms"
+        Effect   = "Allow"
+        Action   = ["cloudwatch:DeleteAlarms", "cloudwatch:PutMetricAlarm", "cloudwatch:TagResource", "cloudwatch:UntagResource"]
+        Resource = "arn:${local.partition}:cloudwatch:us-east-1:${local.account_id}:alarm:${var.name}-*"
+      },
       # RDS-managed master password: RDS creates and rotates the secret; apply never reads its value.
       {
         Sid    = "DatabaseSecretLifecycle"
@@ -297,14 +327,20 @@ resource "aws_iam_policy" "apply" {
         Resource  = "*"
         Condition = local.in_region
       },
-      # SSM: infra/aws/vm's deploy document and its association; no SendCommand, no sessions.
+      # The stacks' own secrets (the database logins' containers): description and key; never a value.
+      {
+        Sid      = "StackSecrets"
+        Effect   = "Allow"
+        Action   = ["secretsmanager:UpdateSecret"]
+        Resource = "arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:${var.name}/*"
+      },
+      # SSM: infra/aws/vm's deploy document; no SendCommand, no sessions.
       {
         Sid    = "SsmDocumentsAndAssociations"
         Effect = "Allow"
         Action = [
-          "ssm:AddTagsToResource", "ssm:CreateAssociation", "ssm:CreateDocument", "ssm:DeleteAssociation",
-          "ssm:DeleteDocument", "ssm:RemoveTagsFromResource", "ssm:UpdateAssociation", "ssm:UpdateDocument",
-          "ssm:UpdateDocumentDefaultVersion",
+          "ssm:AddTagsToResource", "ssm:CreateDocument", "ssm:DeleteDocument", "ssm:RemoveTagsFromResource",
+          "ssm:UpdateDocument", "ssm:UpdateDocumentDefaultVersion",
         ]
         Resource  = "*"
         Condition = local.in_region
@@ -313,8 +349,21 @@ resource "aws_iam_policy" "apply" {
       {
         Sid      = "DnsRecords"
         Effect   = "Allow"
-        Action   = ["route53:ChangeResourceRecordSets", "route53:ChangeTagsForResource"]
+        Action   = ["route53:ChangeResourceRecordSets"]
         Resource = "arn:${local.partition}:route53:::hostedzone/*"
+      },
+      # infra/aws/eks's health check of the public path (CreateHealthCheck has no resource-level permission).
+      {
+        Sid      = "CreateHealthChecks"
+        Effect   = "Allow"
+        Action   = ["route53:CreateHealthCheck"]
+        Resource = "*"
+      },
+      {
+        Sid      = "ManageHealthChecks"
+        Effect   = "Allow"
+        Action   = ["route53:ChangeTagsForResource", "route53:DeleteHealthCheck", "route53:UpdateHealthCheck"]
+        Resource = "arn:${local.partition}:route53:::healthcheck/*"
       },
       # IAM: a stack role can only be created, or get policies, with the stack boundary (guardrails deny
       # the rest); whatever its policies say, it can never exceed that boundary.
@@ -322,7 +371,8 @@ resource "aws_iam_policy" "apply" {
         Sid    = "BoundedStackRoles"
         Effect = "Allow"
         Action = [
-          "iam:AttachRolePolicy", "iam:CreateRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePolicy",
+          "iam:AttachRolePolicy", "iam:CreateRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy",
+          "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy",
         ]
         Resource  = local.stack_role_arns
         Condition = { StringEquals = { "iam:PermissionsBoundary" = local.boundary_arn } }
@@ -343,23 +393,23 @@ resource "aws_iam_policy" "apply" {
         Resource  = local.stack_role_arns
         Condition = { StringEquals = { "iam:PassedToService" = local.pass_role_services } }
       },
+      # The stacks make no managed policies (inline and AWS-managed ones only), so apply writes none.
       {
-        Sid    = "StackInstanceProfilesAndPolicies"
+        Sid    = "StackInstanceProfiles"
         Effect = "Allow"
         Action = [
           "iam:AddRoleToInstanceProfile", "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile",
           "iam:RemoveRoleFromInstanceProfile", "iam:TagInstanceProfile", "iam:UntagInstanceProfile",
-          "iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:TagPolicy",
-          "iam:UntagPolicy",
         ]
-        Resource = [local.stack_instance_profile_arns, local.stack_policy_arns]
+        Resource = local.stack_instance_profile_arns
       },
       {
-        Sid       = "ServiceLinkedRoles"
-        Effect    = "Allow"
-        Action    = ["iam:CreateServiceLinkedRole"]
-        Resource  = "*"
-        Condition = { StringEquals = { "iam:AWSServiceName" = ["autoscaling.amazonaws.com", "eks.amazonaws.com", "eks-nodegroup.amazonaws.com", "elasticloadbalancing.amazonaws.com", "rds.amazonaws.com", "scraper.aps.amazonaws.com"] } }
+        Sid      = "ServiceLinkedRoles"
+        Effect   = "Allow"
+        Action   = ["iam:CreateServiceLinkedRole"]
+        Resource = "*"
+        # events: CloudWatch alarms with EC2 actions (infra/aws/vm's recover alarm) need AWSServiceRoleForCloudWatchEvents.
+        Condition = { StringEquals = { "iam:AWSServiceName" = ["autoscaling.amazonaws.com", "eks.amazonaws.com", "elasticloadbalancing.amazonaws.com", "events.amazonaws.com", "rds.amazonaws.com", "scraper.aps.amazonaws.com"] } }
       },
       # The bootstrap's keys: state usage only; never administer or re-alias them, never sign with any key.
       {
@@ -369,31 +419,10 @@ resource "aws_iam_policy" "apply" {
         Resource  = local.bootstrap_key_arns
       },
       {
-        Sid      = "DenyBootstrapAliases"
-        Effect   = "Deny"
-        Action   = ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"]
-        Resource = local.bootstrap_alias_arns
-      },
-      {
         Sid      = "DenySigning"
         Effect   = "Deny"
         Action   = ["kms:Sign"]
         Resource = "*"
-      },
-      # Kubernetes RBAC is the cluster's access entries: apply writes them for the deploy role and people,
-      # never for the plan, apply or publish role.
-      {
-        Sid       = "DenyClusterAccessForCiRoles"
-        Effect    = "Deny"
-        Action    = ["eks:CreateAccessEntry"]
-        Resource  = "*"
-        Condition = { ArnLike = { "eks:principalArn" = [local.role_arns.plan, local.role_arns.apply, local.role_arns.publish] } }
-      },
-      {
-        Sid      = "DenyClusterPoliciesForCiRoles"
-        Effect   = "Deny"
-        Action   = ["eks:AssociateAccessPolicy", "eks:UpdateAccessEntry"]
-        Resource = [for r in ["plan", "apply", "publish"] : "arn:${local.partition}:eks:*:${local.account_id}:access-entry/*/role/${local.account_id}/${var.name}-ci-${r}/*"]
       },
     ]
   })
@@ -433,7 +462,7 @@ resource "aws_iam_policy" "publish" {
       {
         Sid      = "EcrPush"
         Effect   = "Allow"
-        Action   = concat(local.ecr_pull_actions, ["ecr:CompleteLayerUpload", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart"])
+        Action   = concat(local.ecr_pull_actions, ["ecr:BatchCheckLayerAvailability", "ecr:CompleteLayerUpload", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart"])
         Resource = values(local.ecr_repository_arns)
       },
       {
@@ -496,10 +525,11 @@ resource "aws_iam_policy" "deploy" {
         Action   = local.ecr_pull_actions
         Resource = values(local.ecr_repository_arns)
       },
+      # cosign verify / verify-blob with the KMS key: its public key (or KMS Verify); never Sign.
       {
         Sid      = "VerifySignatures"
         Effect   = "Allow"
-        Action   = ["kms:DescribeKey", "kms:GetPublicKey"]
+        Action   = ["kms:DescribeKey", "kms:GetPublicKey", "kms:Verify"]
         Resource = aws_kms_key.cosign.arn
       },
       # update-kubeconfig only; what the role may do inside Kubernetes is the cluster's access entry.
@@ -565,14 +595,11 @@ resource "aws_iam_policy" "deploy" {
         Action   = ["ssm:SendCommand"]
         Resource = "arn:${local.partition}:ssm:${var.region}:${local.account_id}:document/${var.vm_deploy_document_name}"
       },
-      # Read-only calls without resource-level permissions (AWS requires "*").
+      # Following the rollout (scripts/deploy-vm.sh); no resource-level permissions (AWS requires "*").
       {
-        Sid    = "SsmAndEc2Observe"
-        Effect = "Allow"
-        Action = [
-          "ec2:DescribeInstances", "ssm:DescribeInstanceInformation", "ssm:GetCommandInvocation",
-          "ssm:ListCommandInvocations", "ssm:ListCommands",
-        ]
+        Sid      = "SsmObserve"
+        Effect   = "Allow"
+        Action   = ["ssm:ListCommandInvocations", "ssm:ListCommands"]
         Resource = "*"
       },
       {

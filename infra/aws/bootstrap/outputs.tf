@@ -151,3 +151,22 @@ output "circleci_context_env" {
     }
   }
 }
+
+output "stack_inputs" {
+  description = "The variables infra/aws/vm and infra/aws/eks take from this stack (put them in their terraform.tfvars next to their state)."
+  value = {
+    vm = {
+      region                         = var.region
+      stack_permissions_boundary_arn = local.boundary_arn
+      release_bucket                 = module.releases_bucket.name
+      release_prefix                 = local.release_prefix
+      release_signing_key            = aws_kms_alias.cosign.arn
+    }
+    eks = {
+      region                         = var.region
+      name                           = var.eks_cluster_name
+      stack_permissions_boundary_arn = local.boundary_arn
+      deploy_role_arn                = aws_iam_role.deploy.arn
+    }
+  }
+}

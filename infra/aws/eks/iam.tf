@@ -51,8 +51,10 @@ locals {
 # EKS cluster role (Auto Mode manages EC2 instances, EBS volumes, load balancers and ENIs with it).
 # ---------------------------------------------------------------------------------------------------
 resource "aws_iam_role" "cluster" {
-  name               = "${var.name}-eks-cluster"
-  assume_role_policy = local.service_trust["eks.amazonaws.com"]
+  name = "${var.name}-eks-cluster"
+  # The bootstrap's boundary: without it the apply role may not create the role (README).
+  permissions_boundary = var.stack_permissions_boundary_arn
+  assume_role_policy   = local.service_trust["eks.amazonaws.com"]
 }
 
 resource "aws_iam_role_policy_attachment" "cluster" {
@@ -77,6 +79,8 @@ resource "aws_iam_role_policy_attachment" "cluster" {
 # ---------------------------------------------------------------------------------------------------
 resource "aws_iam_role" "node" {
   name = "${var.name}-eks-node"
+  # The bootstrap's boundary: without it the apply role may not create the role (README).
+  permissions_boundary = var.stack_permissions_boundary_arn
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -102,8 +106,10 @@ resource "aws_iam_role_policy_attachment" "node" {
 # External Secrets Operator: reads the database secrets (application, migrations, master), nothing else.
 # ---------------------------------------------------------------------------------------------------
 resource "aws_iam_role" "external_secrets" {
-  name               = "${var.name}-external-secrets"
-  assume_role_policy = local.pod_identity_trust["external_secrets"]
+  name = "${var.name}-external-secrets"
+  # The bootstrap's boundary: without it the apply role may not create the role (README).
+  permissions_boundary = var.stack_permissions_boundary_arn
+  assume_role_policy   = local.pod_identity_trust["external_secrets"]
 }
 
 resource "aws_iam_role_policy" "external_secrets" {
@@ -136,8 +142,10 @@ resource "aws_iam_role_policy" "external_secrets" {
 
 # ExternalDNS: writes the service's alias record (and its TXT ownership records) in the one zone.
 resource "aws_iam_role" "external_dns" {
-  name               = "${var.name}-external-dns"
-  assume_role_policy = local.pod_identity_trust["external_dns"]
+  name = "${var.name}-external-dns"
+  # The bootstrap's boundary: without it the apply role may not create the role (README).
+  permissions_boundary = var.stack_permissions_boundary_arn
+  assume_role_policy   = local.pod_identity_trust["external_dns"]
 }
 
 resource "aws_iam_role_policy" "external_dns" {
@@ -181,8 +189,10 @@ resource "aws_iam_role_policy" "external_dns" {
 # VPC flow logs delivery role.
 # ---------------------------------------------------------------------------------------------------
 resource "aws_iam_role" "flow_logs" {
-  name               = "${var.name}-vpc-flow-logs"
-  assume_role_policy = local.service_trust["vpc-flow-logs.amazonaws.com"]
+  name = "${var.name}-vpc-flow-logs"
+  # The bootstrap's boundary: without it the apply role may not create the role (README).
+  permissions_boundary = var.stack_permissions_boundary_arn
+  assume_role_policy   = local.service_trust["vpc-flow-logs.amazonaws.com"]
 }
 
 resource "aws_iam_role_policy" "flow_logs" {
@@ -207,8 +217,10 @@ resource "aws_iam_role_policy" "flow_logs" {
 # RDS Enhanced Monitoring (OS metrics every 60 s) role.
 # ---------------------------------------------------------------------------------------------------
 resource "aws_iam_role" "rds_monitoring" {
-  name               = "${var.name}-rds-monitoring"
-  assume_role_policy = local.service_trust["monitoring.rds.amazonaws.com"]
+  name = "${var.name}-rds-monitoring"
+  # The bootstrap's boundary: without it the apply role may not create the role (README).
+  permissions_boundary = var.stack_permissions_boundary_arn
+  assume_role_policy   = local.service_trust["monitoring.rds.amazonaws.com"]
 }
 
 resource "aws_iam_role_policy_attachment" "rds_monitoring" {

@@ -154,6 +154,37 @@ output "db_roles" {
   value       = { for k, r in local.db_roles : k => r.username }
 }
 
+output "db_logins" {
+  description = "The app and owner logins for `make eks-platform` (platform administrator): each secret's first value (the structure AWS's rotation function expects; the password is generated then), and their rotation with AWS's alternating-users template from the Serverless Application Repository (roles.tf explains why neither is the pipeline's apply)."
+  value = {
+    secrets = { for k, r in local.db_roles : k => { arn = aws_secretsmanager_secret.db_role[k].arn, username = r.username } }
+    # Every key of a login secret but username and password.
+    connection = {
+      engine    = "postgres"
+      host      = aws_db_instance.this.address
+      port      = aws_db_instance.this.port
+      dbname    = var.db_name
+      masterarn = local.db_master_secret_arn
+    }
+    rotation = {
+      application_id   = local.rotation_application_id
+      semantic_version = local.rotation_app_version
+      stack_name       = local.rotation_function_name
+      function_name    = local.rotation_function_name
+      days             = var.db_app_password_rotation_days
+      parameters = {
+        functionName          = local.rotation_function_name
+        endpoint              = "https://secretsmanager.${var.region}.amazonaws.com"
+        vpcSubnetIds          = join(",", aws_subnet.private[*].id)
+        vpcSecurityGroupIds   = aws_security_group.rotation.id
+        kmsKeyArn             = aws_kms_key.rds.arn
+        masterSecretArn       = local.db_master_secret_arn
+        masterSecretKmsKeyArn = aws_kms_key.rds.arn
+      }
+    }
+  }
+}
+
 output "prometheus" {
   description = "Amazon Managed Service for Prometheus workspace (query endpoint for Grafana) and the collector."
   value = {

@@ -24,6 +24,24 @@ variable "name" {
   }
 }
 
+variable "stack_permissions_boundary_arn" {
+  description = "The bootstrap's output stack_permissions_boundary_arn (<bootstrap name>-ci-stack-boundary). Every IAM role of this stack carries it as its permissions boundary: the apply role may create or change a role only with it. The stack's name must be the bootstrap's name or start with it and a dash, so the roles fall under the \"<bootstrap name>-*\" names the apply role manages."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:policy/[a-z][a-z0-9-]*-ci-stack-boundary$", var.stack_permissions_boundary_arn))
+    error_message = "stack_permissions_boundary_arn must be the bootstrap's policy ARN arn:aws:iam::<account>:policy/<name>-ci-stack-boundary."
+  }
+  validation {
+    # "<bootstrap name>-ci-*" is the pipeline's own identity, which no CI role may write.
+    condition = (
+      startswith("${var.name}-", "${try(regex("policy/(.*)-ci-stack-boundary$", var.stack_permissions_boundary_arn)[0], "")}-") &&
+      !startswith("${var.name}-", "${try(regex("policy/(.*)-ci-stack-boundary$", var.stack_permissions_boundary_arn)[0], "")}-ci-")
+    )
+    error_message = "name must be the bootstrap's name (the part of stack_permissions_boundary_arn before -ci-stack-boundary) or start with it and a dash, and must not start with <bootstrap name>-ci-: the apply role creates only roles named <bootstrap name>-*."
+  }
+}
+
 variable "extra_tags" {
   description = "Tags added to every resource besides Project/ManagedBy/Stack (e.g. CostCenter)."
   type        = map(string)
@@ -176,13 +194,18 @@ variable "admin_role_arn" {
 }
 
 variable "platform_role_arn" {
-  description = "Pipeline role that applies deploy/eks and installs the controllers (the bootstrap's apply role): cluster-admin. null = a human does that step with admin_role_arn."
+  description = "A second cluster-admin role for the platform layer (`make eks-platform`: deploy/eks, controllers, database setup), e.g. a platform automation role outside CI. null (default): the platform team does that step with admin_role_arn. Never a CircleCI role: the bootstrap forbids the apply role to give the plan, apply or publish role cluster access."
   type        = string
   default     = null
 
   validation {
     condition     = var.platform_role_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.platform_role_arn))
     error_message = "platform_role_arn must be null or an IAM role ARN."
+  }
+  validation {
+    # The pipeline's own roles are "<bootstrap name>-ci-<role>"; apply may not grant them cluster admin.
+    condition     = var.platform_role_arn == null || !can(regex(":role/(.*/)?[a-z][a-z0-9-]*-ci-(plan|apply|publish|deploy)$", coalesce(var.platform_role_arn, "-")))
+    error_message = "platform_role_arn must not be a CircleCI role (<name>-ci-plan/-apply/-publish/-deploy): CI never gets cluster admin."
   }
 }
 

@@ -135,7 +135,7 @@ resource "terraform_data" "vm_boot_config" {
 }
 
 resource "aws_instance" "vm" {
-  #checkov:skip=CKV_AWS_88:The seed's VM is public by design: it serves the internet on its Elastic IP / IPv6 address.
+  #checkov:skip=CKV_AWS_88:The VM is public by design: it serves the internet on its Elastic IP / IPv6 address.
   count = var.enable_scaling ? 0 : 1
 
   ami                    = data.aws_ami.selected.id
@@ -184,6 +184,8 @@ resource "aws_ebs_volume" "data" {
   type              = "gp3"
   size              = var.data_volume_size
   encrypted         = true
+  # The stack's own key: who may read the users' data (snapshots included) is this key's policy.
+  kms_key_id = aws_kms_key.data[0].arn
 
   tags = { Name = "${var.name}-data" }
 

@@ -251,7 +251,9 @@ resource "aws_vpc_security_group_egress_rule" "alb_to_instances" {
 
 resource "aws_iam_role" "instance" {
   name_prefix = "${var.name}-vm-"
-  description = "shipshape VM: SSM Session Manager / Run Command, release reads, CloudWatch agent"
+  # The bootstrap's boundary: without it the apply role may not create the role (README).
+  permissions_boundary = var.stack_permissions_boundary_arn
+  description          = "shipshape VM: SSM Session Manager / Run Command, release reads, CloudWatch agent"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -270,8 +272,12 @@ resource "aws_iam_role_policy_attachment" "instance_ssm" {
 
 locals {
   # The instance reads releases with its own identity: the pointer and releases/ under the prefix,
-  # nothing else of the bucket (and no list, no write).
-  release_objects_arn = "arn:${local.partition}:s3:::${var.release_bucket}/${var.release_prefix}*"
+  # nothing else of the bucket (and no list, no write) — the same objects the bootstrap's stack
+  # boundary lets a stack role read.
+  release_objects_arn = [
+    "arn:${local.partition}:s3:::${var.release_bucket}/${var.release_prefix}current.json",
+    "arn:${local.partition}:s3:::${var.release_bucket}/${var.release_prefix}releases/*",
+  ]
 
   instance_policy = {
     Version = "2012-10-17"
@@ -317,7 +323,9 @@ resource "aws_iam_instance_profile" "instance" {
 
 resource "aws_iam_role" "flow_logs" {
   name_prefix = "${var.name}-flowlogs-"
-  description = "Delivers the shipshape VPC flow logs to CloudWatch Logs"
+  # The bootstrap's boundary: without it the apply role may not create the role (README).
+  permissions_boundary = var.stack_permissions_boundary_arn
+  description          = "Delivers the shipshape VPC flow logs to CloudWatch Logs"
   # Confused-deputy guard: only flow logs of this account may use the role.
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
@@ -395,9 +403,51 @@ resource "aws_kms_key" "logs" {
   })
 }
 
+# "-vm-": infra/aws/eks (same name, same region) has its own alias/<name>-logs.
 resource "aws_kms_alias" "logs" {
-  name          = "alias/${var.name}-logs"
+  name          = "alias/${var.name}-vm-logs"
   target_key_id = aws_kms_key.logs.key_id
+}
+
+# =================================================================================================
+# KMS key of the single VM's data volume (the SQLite database with the users).
+# =================================================================================================
+
+resource "aws_kms_key" "data" {
+  #checkov:skip=CKV_AWS_109:A key policy's Resource "*" means this key; the account root keeps administration so the key can never become unmanageable.
+  #checkov:skip=CKV_AWS_111:Same: key policies are scoped to their key, and the root statement is AWS's required default.
+  #checkov:skip=CKV_AWS_356:Same: in a key policy "*" is the key itself.
+  count = var.enable_scaling ? 0 : 1
+
+  description             = "shipshape ${var.name}: the VM's data volume (users database)"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  # Only the account's IAM policies decide who uses it (AWS's default key policy): EBS uses the key on
+  # behalf of whoever creates or attaches the volume (the apply role's StackKeys statement, through a
+  # grant EC2 makes), the instance itself needs no key permission, and nothing outside the account can
+  # be granted its use. Snapshots of the volume stay encrypted with it.
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "AccountDelegatesToIam"
+      Effect    = "Allow"
+      Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+      Action    = "kms:*"
+      Resource  = "*"
+    }]
+  })
+
+  lifecycle {
+    # Deleting the key makes the volume and its snapshots unreadable: the users would be lost.
+    prevent_destroy = true
+  }
+}
+
+resource "aws_kms_alias" "data" {
+  count = var.enable_scaling ? 0 : 1
+
+  name          = "alias/${var.name}-vm-data"
+  target_key_id = aws_kms_key.data[0].key_id
 }
 
 # =================================================================================================

@@ -20,6 +20,24 @@ variable "name" {
   }
 }
 
+variable "stack_permissions_boundary_arn" {
+  description = "The bootstrap's output stack_permissions_boundary_arn (<bootstrap name>-ci-stack-boundary). Every IAM role of this stack carries it as its permissions boundary: the apply role may create or change a role only with it. The stack's name must be the bootstrap's name or start with it and a dash, so the roles fall under the \"<bootstrap name>-*\" names the apply role manages."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:policy/[a-z][a-z0-9-]*-ci-stack-boundary$", var.stack_permissions_boundary_arn))
+    error_message = "stack_permissions_boundary_arn must be the bootstrap's policy ARN arn:aws:iam::<account>:policy/<name>-ci-stack-boundary."
+  }
+  validation {
+    # "<bootstrap name>-ci-*" is the pipeline's own identity, which no CI role may write.
+    condition = (
+      startswith("${var.name}-", "${try(regex("policy/(.*)-ci-stack-boundary$", var.stack_permissions_boundary_arn)[0], "")}-") &&
+      !startswith("${var.name}-", "${try(regex("policy/(.*)-ci-stack-boundary$", var.stack_permissions_boundary_arn)[0], "")}-ci-")
+    )
+    error_message = "name must be the bootstrap's name (the part of stack_permissions_boundary_arn before -ci-stack-boundary) or start with it and a dash, and must not start with <bootstrap name>-ci-: the apply role creates only roles named <bootstrap name>-*."
+  }
+}
+
 variable "tags" {
   description = "Extra tags for every resource (Project, ManagedBy and Stack are always set and win)."
   type        = map(string)

@@ -1,18 +1,25 @@
-# Four service accounts, each with only what its jobs do. Every grant is here, in this stack that only an
+# Five service accounts, each with only what its jobs do. Every grant is here, in this stack that only an
 # administrator applies: none of these identities can grant a role, create a key, impersonate another
 # account or change a bucket's or key's IAM, so none can raise its own permissions (README, "Identities").
 #
 #   ci-plan    any branch, plan context      read the stacks' resources and state; take/release the lock
 #   ci-apply   deploy branch, apply context  manage infra/gcp/vm's resources; write the stacks' state;
 #                                            attach the VM service account (and no other) to instances
-#   ci-deploy  deploy branch, deploy context create releases (write-once), sign them, move the pointer
+#   ci-publish deploy branch or release tag, create releases (write-once) and sign them; never the pointer
+#              publish context
+#   ci-deploy  deploy branch or release tag, read and verify releases, move the pointer; never sign
+#              deploy context
 #   vm         the VMs' runtime identity     read the releases and the pointer; write logs and metrics
+#
+# Publish and deploy are separate, as on AWS: the signer cannot point the VMs at what it signed, and the
+# pointer mover cannot sign, so neither alone can make the VMs run a binary it chose.
 
 locals {
   ci_identities = {
-    plan   = "CircleCI: terraform plan of the GCP stacks, any branch (read-only)"
-    apply  = "CircleCI: terraform apply of approved saved plans, ${var.deploy_branch} only"
-    deploy = "CircleCI: publish, sign and roll out VM releases, ${var.deploy_branch} only"
+    plan    = "CircleCI: terraform plan of the GCP stacks, any branch (read-only)"
+    apply   = "CircleCI: terraform apply of approved saved plans, ${var.deploy_branch} only"
+    publish = "CircleCI: upload and sign VM releases, ${var.deploy_branch} or release tags"
+    deploy  = "CircleCI: point the VMs at signed releases, ${var.deploy_branch} or release tags"
   }
 
   # Conditions on object names (https://cloud.google.com/iam/docs/conditions-resource-attributes#resource-name).
@@ -35,6 +42,7 @@ locals {
     deploy = [
       "roles/compute.viewer",
     ]
+    publish = []
     vm = [
       "roles/logging.logWriter",
       "roles/monitoring.metricWriter",
@@ -79,19 +87,19 @@ locals {
     "releases deploy read" = {
       bucket = "releases", who = "deploy", role = "roles/storage.objectViewer", condition = null
     }
-    # Create without delete: a published binary or checksum can never be replaced or removed.
-    "releases deploy publish" = {
-      bucket = "releases", who = "deploy", role = "roles/storage.objectCreator", condition = {
+    # Create without delete: a published binary, checksum or signature can never be replaced or removed
+    # (scripts/publish-vm.sh keeps an existing .sig that verifies). Reading them back lets a re-run
+    # compare.
+    "releases publish create" = {
+      bucket = "releases", who = "publish", role = "roles/storage.objectCreator", condition = {
         title      = "release-objects"
         expression = "resource.name.startsWith('${local.release_objects}/${local.releases}')"
       }
     }
-    # A signature may be made again (a re-run signs anew; ECDSA signatures differ each time): it proves
-    # nothing the deploy identity could not sign anyway.
-    "releases deploy signatures" = {
-      bucket = "releases", who = "deploy", role = "roles/storage.objectUser", condition = {
-        title      = "release-signatures"
-        expression = "resource.name.startsWith('${local.release_objects}/${local.releases}') && resource.name.endsWith('.sig')"
+    "releases publish read" = {
+      bucket = "releases", who = "publish", role = "roles/storage.objectViewer", condition = {
+        title      = "release-objects-read"
+        expression = "resource.name.startsWith('${local.release_objects}/${local.releases}')"
       }
     }
     "releases deploy pointer" = {
@@ -109,9 +117,10 @@ locals {
   }
 
   key_roles = {
-    plan   = ["roles/cloudkms.viewer", "roles/cloudkms.publicKeyViewer"]
-    apply  = ["roles/cloudkms.viewer", "roles/cloudkms.publicKeyViewer"]
-    deploy = ["roles/cloudkms.viewer", "roles/cloudkms.publicKeyViewer", "roles/cloudkms.signer"]
+    plan    = ["roles/cloudkms.viewer", "roles/cloudkms.publicKeyViewer"]
+    apply   = ["roles/cloudkms.viewer", "roles/cloudkms.publicKeyViewer"]
+    publish = ["roles/cloudkms.viewer", "roles/cloudkms.publicKeyViewer", "roles/cloudkms.signer"]
+    deploy  = ["roles/cloudkms.viewer", "roles/cloudkms.publicKeyViewer"]
   }
   key_grants = merge([
     for who, roles in local.key_roles : { for role in roles : "${who} ${role}" => { who = who, role = role } }

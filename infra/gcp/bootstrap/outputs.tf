@@ -39,7 +39,7 @@ output "release_signing_key_version" {
 }
 
 output "cosign_key_uri" {
-  description = "cosign --key value for sign-blob (RELEASE_SIGNING_KEY of the deploy context), pinned to release_signing_key_version."
+  description = "cosign --key value for sign-blob (publish) and verify-blob (deploy): RELEASE_SIGNING_KEY of both contexts, pinned to release_signing_key_version."
   value       = "gcpkms://${google_kms_crypto_key.release_signing.id}/versions/${data.google_kms_crypto_key_version.release_signing.version}"
 }
 
@@ -54,7 +54,7 @@ output "vm_service_account_email" {
 }
 
 output "ci_service_accounts" {
-  description = "Emails of the plan, apply and deploy service accounts."
+  description = "Emails of the plan, apply, publish and deploy service accounts."
   value       = { for k, sa in google_service_account.ci : k => sa.email }
 }
 
@@ -64,7 +64,7 @@ output "workload_identity_provider" {
 }
 
 output "circleci_context_env" {
-  description = "Environment variables of the three CircleCI contexts (docs/pipeline.md, 'Contexts'). Nothing here is a secret."
+  description = "Environment variables of the four CircleCI contexts (docs/pipeline.md, 'Contexts'). Nothing here is a secret."
   value = {
     "shipshape-gcp-plan" = {
       GCP_PROJECT_ID                 = var.project_id
@@ -76,13 +76,24 @@ output "circleci_context_env" {
     "shipshape-gcp-apply" = {
       GCP_APPLY_SERVICE_ACCOUNT = google_service_account.ci["apply"].email
     }
+    "shipshape-gcp-publish" = {
+      GCP_PROJECT_ID                 = var.project_id
+      GCP_REGION                     = var.region
+      GCP_WORKLOAD_IDENTITY_PROVIDER = google_iam_workload_identity_pool_provider.circleci.name
+      GCP_PUBLISH_SERVICE_ACCOUNT    = google_service_account.ci["publish"].email
+      # The names scripts/publish-vm.sh reads (DEPLOY_VM_CLOUD=gcp).
+      RELEASE_BUCKET      = google_storage_bucket.releases.name
+      RELEASE_PREFIX      = var.release_prefix
+      RELEASE_SIGNING_KEY = "gcpkms://${google_kms_crypto_key.release_signing.id}/versions/${data.google_kms_crypto_key_version.release_signing.version}"
+    }
     "shipshape-gcp-deploy" = {
       GCP_PROJECT_ID                 = var.project_id
       GCP_REGION                     = var.region
       GCP_WORKLOAD_IDENTITY_PROVIDER = google_iam_workload_identity_pool_provider.circleci.name
       GCP_DEPLOY_SERVICE_ACCOUNT     = google_service_account.ci["deploy"].email
       GCP_STATE_BUCKET               = google_storage_bucket.state.name
-      # The names scripts/deploy-vm.sh reads (DEPLOY_VM_CLOUD=gcp); VM_URL is infra/gcp/vm's output url.
+      # The names scripts/deploy-vm.sh reads (DEPLOY_VM_CLOUD=gcp); it verifies with the key, never signs;
+      # VM_URL is infra/gcp/vm's output url.
       RELEASE_BUCKET      = google_storage_bucket.releases.name
       RELEASE_PREFIX      = var.release_prefix
       RELEASE_SIGNING_KEY = "gcpkms://${google_kms_crypto_key.release_signing.id}/versions/${data.google_kms_crypto_key_version.release_signing.version}"

@@ -1,11 +1,12 @@
-# VM releases (HELPERS' shared release contract, docs/vm.md), under var.release_prefix (<p>):
+# VM releases (the shared release contract, docs/vm.md), under var.release_prefix (<p>):
 # <p>releases/<version>/shipshape-linux-<arch> + .sha256 + .sig, the release pointer <p>current.json
 # ({"version": ..., "sha256": ...}) that says which one the VMs run, and <p>previous.json (the rollback target).
 #
 #   the VMs' service account   reads <p>releases/* and <p>current.json, nothing else (not even a listing)
-#   the deploy identity         creates <p>releases/* (binaries and checksums are write-once: never replaced
-#                               or deleted; a .sig may be re-signed), writes <p>current.json and
-#                               <p>previous.json (scripts/deploy-vm.sh), as on AWS
+#   the publish identity        creates <p>releases/* (binary, checksum and signature are write-once: never
+#                               replaced or deleted) and signs (scripts/publish-vm.sh), as on AWS
+#   the deploy identity         reads and verifies releases, writes <p>current.json and <p>previous.json
+#                               (scripts/deploy-vm.sh), never a release and never a signature
 #
 # Versioned: every overwritten pointer stays as a noncurrent version (what ran when). Releases are not
 # expired by age: the one current.json names may be a year old and must still be there when a VM boots.

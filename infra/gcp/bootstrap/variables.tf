@@ -25,10 +25,10 @@ variable "name" {
   default     = "shipshape"
 
   validation {
-    # 3-20 characters: "<name>-vm" must reach a service account ID's 6-character minimum and
-    # "<name>-ci-deploy" must stay within its 30-character maximum.
-    condition     = can(regex("^[a-z][a-z0-9-]{1,18}[a-z0-9]$", var.name))
-    error_message = "name must be 3-20 characters: lowercase letters, digits and hyphens, starting with a letter."
+    # 3-19 characters: "<name>-vm" must reach a service account ID's 6-character minimum and
+    # "<name>-ci-publish" must stay within its 30-character maximum.
+    condition     = can(regex("^[a-z][a-z0-9-]{1,17}[a-z0-9]$", var.name))
+    error_message = "name must be 3-19 characters: lowercase letters, digits and hyphens, starting with a letter."
   }
 }
 
@@ -74,7 +74,7 @@ variable "vcs_origin" {
 }
 
 variable "deploy_branch" {
-  description = "The only branch whose jobs may act as the apply and deploy identities."
+  description = "The only branch whose jobs may act as the apply identity, and (with release tags) as the publish and deploy identities."
   type        = string
   default     = "main"
 
@@ -84,20 +84,32 @@ variable "deploy_branch" {
   }
 }
 
+variable "release_tag_prefix" {
+  description = "Git tags starting with this are releases: their jobs may act as the publish and deploy identities (as on main). Protect these tags in the VCS."
+  type        = string
+  default     = "v"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]+$", var.release_tag_prefix))
+    error_message = "release_tag_prefix must be letters, digits, '.', '_' or '-' (no wildcard)."
+  }
+}
+
 variable "circleci_context_ids" {
-  description = "IDs of the three CircleCI contexts (Organization Settings > Contexts > the context's page): plan, apply and deploy. A token may act as an identity only when its job runs in that identity's context (claim oidc.circleci.com/context-ids), so CircleCI's context restrictions (branch, approvers) are enforced by Google Cloud too."
+  description = "IDs of the four CircleCI contexts (Organization Settings > Contexts > the context's page): plan, apply, publish and deploy. A token may act as an identity only when its job runs in that identity's context (claim oidc.circleci.com/context-ids), so CircleCI's context restrictions (branch, approvers) are enforced by Google Cloud too."
   type = object({
-    plan   = string
-    apply  = string
-    deploy = string
+    plan    = string
+    apply   = string
+    publish = string
+    deploy  = string
   })
 
   validation {
     condition = alltrue([
       for id in values(var.circleci_context_ids) :
       can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", id))
-    ]) && length(distinct(values(var.circleci_context_ids))) == 3
-    error_message = "circleci_context_ids must be three different lower-case UUIDs."
+    ]) && length(distinct(values(var.circleci_context_ids))) == 4
+    error_message = "circleci_context_ids must be four different lower-case UUIDs."
   }
 }
 

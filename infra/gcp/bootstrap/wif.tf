@@ -5,9 +5,10 @@
 # Two gates, both enforced by Google Cloud:
 #   1. the provider's attribute_condition: only tokens of this CircleCI project and repository, never
 #      from a job started with "Rerun job with SSH", are exchanged at all;
-#   2. per service account, a principalSet on a mapped attribute (ci_plan / ci_apply / ci_deploy) that is
-#      "allowed" only when the job runs in that identity's CircleCI context, and, for apply and deploy, on
-#      the deploy branch. A job cannot choose its own context: CircleCI's context restrictions (branch
+#   2. per service account, a principalSet on a mapped attribute (ci_plan / ci_apply / ci_publish /
+#      ci_deploy) that is "allowed" only when the job runs in that identity's CircleCI context, and, for
+#      apply, on the deploy branch; for publish and deploy, on the deploy branch or a release tag (the
+#      pipeline publishes and deploys release tags, as on AWS). A job cannot choose its own context: CircleCI's context restrictions (branch
 #      expression, security group of approvers) decide, and the token carries the result.
 # Token claims: https://circleci.com/docs/openid-connect-tokens/ (oidc.circleci.com/project-id, vcs-origin,
 # vcs-ref, context-ids, ssh-rerun). A missing claim makes the expression fail, and GCP then rejects the
@@ -18,6 +19,7 @@ locals {
 
   # CEL over the token's claims. Claims with a "." or "/" in their name are read with assertion['...'].
   on_deploy_branch = "('oidc.circleci.com/vcs-ref' in assertion && assertion['oidc.circleci.com/vcs-ref'] == 'refs/heads/${var.deploy_branch}')"
+  on_release_ref   = "(${local.on_deploy_branch} || ('oidc.circleci.com/vcs-ref' in assertion && assertion['oidc.circleci.com/vcs-ref'].startsWith('refs/tags/${var.release_tag_prefix}')))"
   in_context = {
     for role, id in var.circleci_context_ids :
     role => "('oidc.circleci.com/context-ids' in assertion && '${id}' in assertion['oidc.circleci.com/context-ids'])"
@@ -32,10 +34,11 @@ locals {
   wif_attribute_mapping = {
     # $CIRCLE_OIDC_TOKEN's sub (org/<uuid>/project/<uuid>/user/<uuid>) is what audit logs show as the
     # principal; it fits google.subject's 127 bytes (the V2 token's longer sub would not).
-    "google.subject"      = "assertion.sub"
-    "attribute.ci_plan"   = "${local.in_context.plan} ? 'allowed' : 'denied'"
-    "attribute.ci_apply"  = "(${local.on_deploy_branch} && ${local.in_context.apply}) ? 'allowed' : 'denied'"
-    "attribute.ci_deploy" = "(${local.on_deploy_branch} && ${local.in_context.deploy}) ? 'allowed' : 'denied'"
+    "google.subject"       = "assertion.sub"
+    "attribute.ci_plan"    = "${local.in_context.plan} ? 'allowed' : 'denied'"
+    "attribute.ci_apply"   = "(${local.on_deploy_branch} && ${local.in_context.apply}) ? 'allowed' : 'denied'"
+    "attribute.ci_publish" = "(${local.on_release_ref} && ${local.in_context.publish}) ? 'allowed' : 'denied'"
+    "attribute.ci_deploy"  = "(${local.on_release_ref} && ${local.in_context.deploy}) ? 'allowed' : 'denied'"
   }
 
   # principalSet of the tokens whose attribute <gate> is "allowed" (iam.tf binds one per service account).

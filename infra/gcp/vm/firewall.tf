@@ -1,4 +1,4 @@
-# The firewall, exactly as the seed states it, and nothing more:
+# The firewall, exactly as specified, and nothing more:
 #   ingress allowed: TCP 80 and 443 from everywhere, ICMP from everywhere, TCP 22 from
 #   104.154.0.0/15 (Google LLC), all TCP and UDP from inside the VPC; everything else denied.
 #   egress: everything allowed except TCP 6881-6889 (BitTorrent) to anywhere.
@@ -16,11 +16,11 @@
 
 locals {
   anywhere_ipv4   = "0.0.0.0/0"
-  ssh_source_cidr = "104.154.0.0/15" # from the seed: SSH only from this Google LLC range
+  ssh_source_cidr = "104.154.0.0/15" # as specified: SSH only from this Google LLC range
 }
 
 resource "google_compute_firewall" "allow_web" {
-  # checkov:skip=CKV_GCP_106: the seed requires TCP 80 from everywhere: the hello page is public at http://<ip>/hello
+  # checkov:skip=CKV_GCP_106: the specification requires TCP 80 from everywhere: the hello page is public at http://<ip>/hello
   name        = "${var.name}-allow-web"
   description = "HTTP and HTTPS to the VM from everywhere"
   network     = google_compute_network.vpc.id

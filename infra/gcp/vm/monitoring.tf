@@ -1,6 +1,6 @@
 # Two signals, both outside the VM so they work even when it is gone:
 #   1. an uptime check of GET /hello from Google's checkers, and an alert when it fails;
-#   2. an alert on out-of-band changes to the firewall rules or the VM (the seed's incident:
+#   2. an alert on out-of-band changes to the firewall rules or the VM (the classic incident:
 #      someone deleted the VM and its firewall by hand), read from the Admin Activity audit log.
 # The service's own logs reach Cloud Logging through the Ops Agent (scripts/ops-agent.sh).
 

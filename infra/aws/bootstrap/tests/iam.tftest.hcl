@@ -43,7 +43,7 @@ run "defaults" {
     error_message = "apply sessions outlast a first EKS + RDS apply"
   }
   assert {
-    condition     = length(aws_iam_policy.apply.policy) < 6144 && length(aws_iam_policy.stack_boundary.policy) < 6144 && length(aws_iam_policy.stack_read.policy) < 6144
+    condition     = alltrue([for p in [aws_iam_policy.apply, aws_iam_policy.stack_boundary, aws_iam_policy.stack_read, aws_iam_policy.guardrails, aws_iam_policy.plan, aws_iam_policy.publish, aws_iam_policy.deploy] : length(p.policy) < 6144])
     error_message = "managed policies must fit IAM's 6,144-character limit"
   }
   assert {

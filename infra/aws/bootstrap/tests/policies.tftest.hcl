@@ -22,3 +22,4 @@ variables {
 run "policies" {
   command = plan
 }
+

@@ -2,88 +2,15 @@
 # The probes in tests/infra/test_aws_eks.py read the same runs' JSON and add mutation tests.
 
 mock_provider "aws" {
-  mock_data "aws_caller_identity" {
-    defaults = { account_id = "111122223333" }
-  }
-  mock_data "aws_partition" {
-    defaults = { partition = "aws" }
-  }
-  mock_data "aws_availability_zones" {
-    defaults = { names = ["us-east-1a", "us-east-1b", "us-east-1c"] }
-  }
-  mock_data "aws_route53_zone" {
-    defaults = { name = "example.com." }
-  }
-  mock_data "aws_secretsmanager_random_password" {
-    defaults = { random_password = "not-a-real-password-0123456789abcdefghij" } # pragma: allowlist secret
-  }
-  mock_data "aws_eks_addon_version" {
-    defaults = { version = "v0.8.0-eksbuild.5" }
-  }
-  mock_resource "aws_db_instance" {
-    defaults = {
-      address            = "shipshape-postgres.abcdefghijkl.us-east-1.rds.amazonaws.com"
-      port               = 5432
-      master_user_secret = [{ secret_arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:rds!db-0123-abcdef", kms_key_id = "k", secret_status = "active" }]
-      ca_cert_identifier = "rds-ca-rsa2048-g1"
-    }
-  }
-  mock_resource "aws_eks_cluster" {
-    defaults = {
-      arn = "arn:aws:eks:us-east-1:111122223333:cluster/shipshape"
-      vpc_config = {
-        cluster_security_group_id = "sg-0cluster0000000000"
-        vpc_id                    = "vpc-0123"
-      }
-    }
-  }
-  mock_resource "aws_acm_certificate" {
-    defaults = {
-      arn = "arn:aws:acm:us-east-1:111122223333:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
-      domain_validation_options = [{
-        domain_name           = "shipshape.example.com"
-        resource_record_name  = "_x.shipshape.example.com."
-        resource_record_type  = "CNAME"
-        resource_record_value = "_y.acm-validations.aws."
-      }]
-    }
-  }
-  mock_resource "aws_acm_certificate_validation" {
-    defaults = { certificate_arn = "arn:aws:acm:us-east-1:111122223333:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789" }
-  }
-  mock_resource "aws_serverlessapplicationrepository_cloudformation_stack" {
-    defaults = { outputs = { RotationLambdaARN = "arn:aws:lambda:us-east-1:111122223333:function:shipshape-db-rotation" } }
-  }
-  mock_resource "aws_prometheus_scraper" {
-    defaults = { role_arn = "arn:aws:iam::111122223333:role/aws-service-role/scraper.aps.amazonaws.com/AWSServiceRoleForAmazonPrometheusScraper_abc" }
-  }
-  mock_resource "aws_kms_key" {
-    defaults = { arn = "arn:aws:kms:us-east-1:111122223333:key/11111111-2222-3333-4444-555555555555" }
-  }
-  mock_resource "aws_secretsmanager_secret" {
-    defaults = { arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:shipshape/database/x-AbCdEf" }
-  }
-  mock_resource "aws_iam_role" {
-    defaults = { arn = "arn:aws:iam::111122223333:role/shipshape-x" }
-  }
-}
-
-# Distinct ARNs for the two login secrets (mock defaults would give both the same).
-override_resource {
-  target = aws_secretsmanager_secret.db_role["app"]
-  values = { arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:shipshape/database/app-AbCdEf" }
-}
-override_resource {
-  target = aws_secretsmanager_secret.db_role["owner"]
-  values = { arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:shipshape/database/owner-GhIjKl" }
+  source = "./tests"
 }
 
 variables {
-  admin_role_arn    = "arn:aws:iam::111122223333:role/platform-admin"
-  platform_role_arn = "arn:aws:iam::111122223333:role/shipshape-ci-apply"
-  deploy_role_arn   = "arn:aws:iam::111122223333:role/shipshape-ci-deploy"
-  route53_zone_id   = "Z0123456789ABCDEFGHIJ"
-  domain_name       = "shipshape.example.com"
+  admin_role_arn                 = "arn:aws:iam::123456789012:role/platform-admin"
+  deploy_role_arn                = "arn:aws:iam::123456789012:role/shipshape-ci-deploy"
+  stack_permissions_boundary_arn = "arn:aws:iam::123456789012:policy/shipshape-ci-stack-boundary"
+  route53_zone_id                = "Z0123456789ABCDEFGHIJ"
+  domain_name                    = "shipshape.example.com"
 }
 
 # The defaults, mock-applied so outputs (helm_values, rendered manifests) have their values.
@@ -154,4 +81,26 @@ run "unknown_kubernetes_version_refused" {
   }
 
   expect_failures = [var.kubernetes_version]
+}
+
+# The pipeline's apply role may not give a CI role cluster access (infra/aws/bootstrap): refused here first.
+run "ci_role_as_platform_role_refused" {
+  command = plan
+
+  variables {
+    platform_role_arn = "arn:aws:iam::123456789012:role/shipshape-ci-apply"
+  }
+
+  expect_failures = [var.platform_role_arn]
+}
+
+# Roles outside the bootstrap's "<name>-*" names could not be created by the apply role.
+run "name_outside_the_bootstrap_names_refused" {
+  command = plan
+
+  variables {
+    name = "acme"
+  }
+
+  expect_failures = [var.stack_permissions_boundary_arn]
 }

@@ -52,6 +52,24 @@ mock_provider "aws" {
     target = aws_ebs_volume.data
     values = { id = "vol-0123456789abcdef0" }
   }
+  # Names as IAM makes them from name_prefix, so references to the roles are known in the plan
+  # (tests/infra/test_aws_stacks_iam.py evaluates what apply does with each).
+  override_resource {
+    target = aws_iam_role.instance
+    values = { name = "shipshape-vm-20260101000000000000000001", id = "shipshape-vm-20260101000000000000000001", arn = "arn:aws:iam::123456789012:role/shipshape-vm-20260101000000000000000001" }
+  }
+  override_resource {
+    target = aws_iam_role.flow_logs
+    values = { name = "shipshape-flowlogs-20260101000000000000000002", id = "shipshape-flowlogs-20260101000000000000000002", arn = "arn:aws:iam::123456789012:role/shipshape-flowlogs-20260101000000000000000002" }
+  }
+  override_resource {
+    target = aws_iam_instance_profile.instance
+    values = { name = "shipshape-vm-20260101000000000000000003", id = "shipshape-vm-20260101000000000000000003", arn = "arn:aws:iam::123456789012:instance-profile/shipshape-vm-20260101000000000000000003" }
+  }
+  override_resource {
+    target = aws_kms_key.data
+    values = { arn = "arn:aws:kms:us-east-1:123456789012:key/0b1c2d3e-0000-4000-8000-0000000000d0", key_id = "0b1c2d3e-0000-4000-8000-0000000000d0" }
+  }
   override_resource {
     target = aws_vpc.main
     values = { ipv6_cidr_block = "2600:1f18:1234:5600::/56", default_network_acl_id = "acl-0123" }
@@ -59,7 +77,8 @@ mock_provider "aws" {
 }
 
 variables {
-  release_bucket = "shipshape-releases-123456789012-us-east-1"
+  release_bucket                 = "shipshape-releases-123456789012-us-east-1"
+  stack_permissions_boundary_arn = "arn:aws:iam::123456789012:policy/shipshape-ci-stack-boundary"
 }
 
 run "single_vm" {
@@ -98,12 +117,23 @@ run "single_vm" {
     error_message = "The data volume must be detached only from a stopped VM."
   }
   assert {
-    condition     = jsondecode(aws_iam_role_policy.instance.policy).Statement[0] == { Sid = "ReadReleases", Effect = "Allow", Action = "s3:GetObject", Resource = "arn:aws:s3:::shipshape-releases-123456789012-us-east-1/shipshape/*" }
+    condition = jsondecode(aws_iam_role_policy.instance.policy).Statement[0] == { Sid = "ReadReleases", Effect = "Allow", Action = "s3:GetObject", Resource = [
+      "arn:aws:s3:::shipshape-releases-123456789012-us-east-1/shipshape/current.json",
+      "arn:aws:s3:::shipshape-releases-123456789012-us-east-1/shipshape/releases/*",
+    ] }
     error_message = "The instance role must read exactly the release objects: ${aws_iam_role_policy.instance.policy}"
   }
   assert {
     condition     = jsondecode(aws_ssm_document.deploy.content).mainSteps[0].inputs.runCommand[1] == "exec /usr/local/sbin/shipshape-release deploy" && !can(jsondecode(aws_ssm_document.deploy.content).parameters)
     error_message = "The SSM deploy document must run the VM's agent with no release parameters (the VM reads the pointer)."
+  }
+  assert {
+    condition     = alltrue([for r in [aws_iam_role.instance, aws_iam_role.flow_logs] : r.permissions_boundary == var.stack_permissions_boundary_arn])
+    error_message = "Every role of the stack must carry the bootstrap's boundary (the apply role may not create it otherwise)."
+  }
+  assert {
+    condition     = aws_ebs_volume.data[0].kms_key_id == aws_kms_key.data[0].arn && aws_kms_key.data[0].enable_key_rotation
+    error_message = "The data volume must be encrypted with the stack's own, rotated key."
   }
   assert {
     condition     = length(aws_lb_listener_rule.users_api_unavailable) == 0 && length(aws_launch_template.app) == 0
@@ -139,6 +169,16 @@ run "scaling" {
     condition     = length(aws_instance.vm) == 0 && length(aws_ebs_volume.data) == 0
     error_message = "Scaling mode has no single VM and no data volume."
   }
+}
+
+run "name_outside_the_bootstrap_names_is_refused" {
+  command = plan
+
+  variables {
+    name = "acme"
+  }
+
+  expect_failures = [var.stack_permissions_boundary_arn]
 }
 
 run "bucket_in_another_region_is_refused" {

@@ -39,9 +39,10 @@ variables {
   circleci_project_id = "11111111-1111-4111-8111-111111111111"
   vcs_origin          = "github.com/acme/shipshape"
   circleci_context_ids = {
-    plan   = "22222222-2222-4222-8222-222222222222"
-    apply  = "33333333-3333-4333-8333-333333333333"
-    deploy = "44444444-4444-4444-8444-444444444444"
+    plan    = "22222222-2222-4222-8222-222222222222"
+    apply   = "33333333-3333-4333-8333-333333333333"
+    publish = "88888888-8888-4888-8888-888888888888"
+    deploy  = "44444444-4444-4444-8444-444444444444"
   }
 }
 
@@ -75,6 +76,15 @@ run "defaults" {
       email  = "shipshape-ci-apply@shipshape-test-1.iam.gserviceaccount.com"
       member = "serviceAccount:shipshape-ci-apply@shipshape-test-1.iam.gserviceaccount.com"
       name   = "projects/shipshape-test-1/serviceAccounts/shipshape-ci-apply@shipshape-test-1.iam.gserviceaccount.com"
+    }
+  }
+
+  override_resource {
+    target = google_service_account.ci["publish"]
+    values = {
+      email  = "shipshape-ci-publish@shipshape-test-1.iam.gserviceaccount.com"
+      member = "serviceAccount:shipshape-ci-publish@shipshape-test-1.iam.gserviceaccount.com"
+      name   = "projects/shipshape-test-1/serviceAccounts/shipshape-ci-publish@shipshape-test-1.iam.gserviceaccount.com"
     }
   }
 
@@ -142,6 +152,11 @@ run "defaults" {
     condition     = output.circleci_context_env["shipshape-gcp-apply"] == { GCP_APPLY_SERVICE_ACCOUNT = google_service_account.ci["apply"].email }
     error_message = "The apply context holds only the apply identity."
   }
+
+  assert {
+    condition     = !contains(keys(output.circleci_context_env["shipshape-gcp-deploy"]), "GCP_PUBLISH_SERVICE_ACCOUNT") && !contains(keys(output.circleci_context_env["shipshape-gcp-publish"]), "GCP_DEPLOY_SERVICE_ACCOUNT")
+    error_message = "The publish and deploy contexts each name only their own identity."
+  }
 }
 
 run "names_are_validated" {
@@ -159,9 +174,10 @@ run "context_ids_must_differ" {
 
   variables {
     circleci_context_ids = {
-      plan   = "22222222-2222-4222-8222-222222222222"
-      apply  = "22222222-2222-4222-8222-222222222222"
-      deploy = "44444444-4444-4444-8444-444444444444"
+      plan    = "22222222-2222-4222-8222-222222222222"
+      apply   = "22222222-2222-4222-8222-222222222222"
+      publish = "88888888-8888-4888-8888-888888888888"
+      deploy  = "44444444-4444-4444-8444-444444444444"
     }
   }
 
