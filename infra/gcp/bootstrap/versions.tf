@@ -5,7 +5,7 @@ terraform {
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = "~> 7.9"
+      version = "~> 7.9.0"
     }
   }
 }
