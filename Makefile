@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help lint test pg-start coverage chart-check tf-check image-test vm-boot-test pipeline-check clean-clone-check bench api-fuzz
+.PHONY: help lint test pg-start coverage chart-check tf-check image-test vm-boot-test pipeline-check clean-clone-check bench api-fuzz arm64-build
 
 # Targets that need a whole machine with root: a container engine (podman, Docker with BuildKit) or
 # systemd-nspawn. CI runs them on machine executors / the runner VM, never inside a container;
@@ -33,6 +33,10 @@ tf-check: ## fmt, offline validate, tests and checkov for every Terraform stack
 image-test: ## Provision, then build the Dockerfile and run the image as users will (tests/e2e/image; E2E_ARGS="-k NAME")
 	scripts/provision.sh image-test
 	scripts/e2e.sh image
+
+arm64-build: ## Cross-compile the release binary for aarch64 (static glibc) and check it with `file`
+	scripts/provision.sh arm64-build
+	scripts/arm64-build.sh
 
 vm-boot-test: ## Boot the VM's boot configuration in systemd-nspawn: pytest tests/e2e/vm (JUnit in out/junit)
 	scripts/provision-vm-test.sh

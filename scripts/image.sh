@@ -8,7 +8,7 @@
 #   3. Trivy CVE scan of the amd64 image (any CRITICAL fails); SBOMs: Trivy CycloneDX and syft SPDX, which
 #      must list the crates of the binary
 #   -> out/image/shipshape.tar (amd64, docker archive) + shipshape.oci.tar (both platforms, OCI index)
-#      + image.env (workspace, pushed by scripts/publish.sh)
+#      + image.env (workspace; scripts/publish.sh pushes the OCI index whole)
 #   -> out/image-report/{trivy.txt,trivy.json,sbom.cdx.json,sbom.spdx.json,file.txt} (artifacts)
 # The same Dockerfile is proven on every change by `make image-test` (tests/e2e/image).
 set -euo pipefail

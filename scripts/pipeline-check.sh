@@ -26,7 +26,8 @@ SCRIPTS=(scripts/pipeline-check.sh scripts/test-postgres.sh scripts/coverage.sh 
   scripts/delivery/lib.sh scripts/delivery/test-deploy-vm.sh scripts/delivery/test-tf-plan-apply.sh
   scripts/provision.sh scripts/e2e.sh scripts/lib/step.sh scripts/lib/habitat.sh scripts/lib/debian-archive.sh
   scripts/lib/image-args.sh deploy/compose/pg-tls.sh .ci/run
-  scripts/publish-vm.sh scripts/lib/cosign.sh scripts/delivery/test-cosign-install.sh scripts/delivery/test-eks-platform.sh)
+  scripts/publish-vm.sh scripts/lib/cosign.sh scripts/delivery/test-cosign-install.sh scripts/delivery/test-eks-platform.sh
+  scripts/delivery/test-publish.sh scripts/arm64-build.sh)
 
 WORK="$(mktemp -d)"
 on_exit "rm -rf '$WORK'"
@@ -177,6 +178,7 @@ self_test() {
 step "self-test: broken configs are rejected" self_test
 step "publish-vm and deploy-vm against stand-in AWS" scripts/delivery/test-deploy-vm.sh
 step "cosign install: pinned SHA-256 enforced" scripts/delivery/test-cosign-install.sh
+step "publish pushes and signs the whole image index (stand-in registry)" scripts/delivery/test-publish.sh
 step "eks-platform's database logins against stand-in AWS" scripts/delivery/test-eks-platform.sh
 step "tf-plan -> tf-apply with real terraform, local state" scripts/delivery/test-tf-plan-apply.sh
 

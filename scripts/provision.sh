@@ -7,6 +7,8 @@
 #                a machine whose only toolchain is that version under another name gets a link)
 #   image-test   container engine and probe tools, the Python tools venv, the base images (pulled by
 #                digest from tools/base-images.lock, or stand-ins built from Debian packages)
+#   arm64-build  the toolchain's aarch64-unknown-linux-gnu standard library (rustup) and Debian's
+#                aarch64 cross linker and libc, the same packages the Dockerfile's builder installs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/step.sh
@@ -257,9 +259,19 @@ rust_toolchain() {
   rustup run "$want" rustc --version
 }
 
+arm64_cross() {
+  [ "$(id -u)" -eq 0 ] || lacks "root for apt (CI: the rust executor runs as root)"
+  need_apt gcc-aarch64-linux-gnu libc6-dev-arm64-cross file
+  rustup target add aarch64-unknown-linux-gnu || lacks "the aarch64-unknown-linux-gnu standard library (rustup target add failed)"
+}
+
 case "$CHECK" in
   rust) step "rust toolchain (rust-toolchain.toml)" rust_toolchain ;;
   image-test) provision_image_test ;;
-  *) die "usage: scripts/provision.sh rust|image-test" ;;
+  arm64-build)
+    step "rust toolchain (rust-toolchain.toml)" rust_toolchain
+    step "aarch64 target and cross linker" arm64_cross
+    ;;
+  *) die "usage: scripts/provision.sh rust|image-test|arm64-build" ;;
 esac
 step_summary

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# publish (main only): push the image that scripts/image.sh built and scanned, unchanged, to ECR with
-# the short-SHA tag (and the crate version on a release tag); the repositories' tags are immutable.
-# Sign it with cosign and the KMS key, attach the SBOM as a signed attestation, then package the chart
-# with the matching version and push it to ECR as an OCI artifact, signed too.
-# Writes out/publish/publish.env for deploy-eks. Runs with the publish role (the signer); the VM release is
-# scripts/publish-vm.sh's.
+# publish (main only): push the image index that scripts/image.sh built and scanned (linux/amd64 +
+# linux/arm64, out/image/shipshape.oci.tar), unchanged and whole, to ECR with the short-SHA tag (and the
+# crate version on a release tag); the repositories' tags are immutable. Sign the index digest and each
+# platform's manifest with cosign and the KMS key, attach the SBOM (of the amd64 image, the one Trivy
+# scanned) as a signed attestation to that platform's manifest, then package the chart with the matching
+# version and push it to ECR as an OCI artifact, signed too.
+# Writes out/publish/publish.env for deploy-eks, which deploys by the index digest (each node pulls its
+# own platform). Runs with the publish role (the signer); the VM release is scripts/publish-vm.sh's.
 #   AWS_REGION, ECR_REGISTRY, COSIGN_KEY (awskms:///alias ARN, bootstrap output cosign_key_uri)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,8 +17,10 @@ source scripts/lib/cosign.sh
 
 require_env AWS_REGION ECR_REGISTRY COSIGN_KEY
 require_cmd aws docker git
-[ -f out/image/shipshape.tar ] || die "no out/image/shipshape.tar: attach the image job's workspace"
+ensure_python3
+[ -f out/image/shipshape.oci.tar ] || die "no out/image/shipshape.oci.tar: attach the image job's workspace"
 HELM_IMAGE="${HELM_IMAGE:-alpine/helm:3.16.4}"
+SKOPEO_IMAGE="${SKOPEO_IMAGE:-quay.io/skopeo/stable:v1.19.0}"
 SHA="$(git_short_sha)"
 VERSION="$(crate_version)"
 IMAGE_REPO="${ECR_REGISTRY}/shipshape"
@@ -44,6 +48,12 @@ helm() {
     -v "$WORK:$WORK" -v "$PWD:$PWD" -w "$PWD" "$HELM_IMAGE" "$@"
 }
 
+# skopeo from a pinned image when not installed (Docker cannot push an OCI index from an archive).
+skopeo() {
+  if command -v skopeo >/dev/null 2>&1; then command skopeo "$@"; return; fi
+  docker run --rm --user "$(id -u):$(id -g)" -v "$WORK:$WORK" -v "$PWD:$PWD" -w "$PWD" "$SKOPEO_IMAGE" "$@"
+}
+
 login() {
   aws ecr get-login-password --region "$AWS_REGION" |
     docker login --username AWS --password-stdin "$ECR_REGISTRY" >/dev/null
@@ -51,30 +61,55 @@ login() {
 }
 step "ECR login" login
 
+# The archive's index: its digest is what the tags name and what is signed and deployed.
+read_index() {
+  python3 - out/image/shipshape.oci.tar >"$WORK/index.env" <<'PY'
+import hashlib, json, sys, tarfile
+tar = tarfile.open(sys.argv[1])
+blob = lambda d: tar.extractfile("blobs/" + d.replace(":", "/")).read()
+top = json.loads(tar.extractfile("index.json").read())["manifests"]
+assert len(top) == 1, f"index.json names {len(top)} images, expected the one multi-platform index"
+digest = top[0]["digest"]
+raw = blob(digest)
+assert "sha256:" + hashlib.sha256(raw).hexdigest() == digest, "index blob does not match its digest"
+index = json.loads(raw)
+platforms = {f"{m['platform']['os']}/{m['platform']['architecture']}": m["digest"]
+             for m in index.get("manifests", []) if m.get("platform", {}).get("os") != "unknown"}
+assert {"linux/amd64", "linux/arm64"} <= set(platforms), f"the index lacks a platform: {sorted(platforms)}"
+print(f"INDEX_DIGEST={digest}")
+print(f"AMD64_DIGEST={platforms['linux/amd64']}")
+print(f"PLATFORMS='{' '.join(sorted(platforms))}'")
+PY
+  # shellcheck disable=SC1091
+  source "$WORK/index.env"
+  echo "index $INDEX_DIGEST: $PLATFORMS"
+}
+step "read the image index" read_index
+
 push_image() {
-  local local_tag tag digest existing
-  local_tag="$(docker load -i out/image/shipshape.tar | sed -n 's/^Loaded image: //p' | tail -n 1)"
-  [ -n "$local_tag" ] || die "docker load printed no image name"
+  local tag existing pushed
   for tag in "${TAGS[@]}"; do
     existing="$(aws ecr describe-images --repository-name shipshape --image-ids "imageTag=$tag" \
       --query 'imageDetails[0].imageDigest' --output text 2>/dev/null || true)"
-    docker tag "$local_tag" "$IMAGE_REPO:$tag"
-    if [ -n "$existing" ] && [ "$existing" != None ]; then
-      # Immutable tags: a re-run may only find the very same image there (same config digest = image id).
-      docker pull -q "$IMAGE_REPO:$tag" >/dev/null
-      [ "$(docker image inspect -f '{{.Id}}' "$IMAGE_REPO:$tag")" = "$(docker image inspect -f '{{.Id}}' "$local_tag")" ] ||
-        die "tag $tag already holds another image ($existing); refusing to continue"
-      echo "tag $tag already holds this image ($existing)"
-    else
-      docker push "$IMAGE_REPO:$tag"
+    if [[ "$existing" == sha256:* ]]; then
+      # Immutable tags: a re-run may only find the very same index there.
+      [ "$existing" = "$INDEX_DIGEST" ] || die "tag $tag already holds another image ($existing, not $INDEX_DIGEST); refusing to continue"
+      echo "tag $tag already holds this index ($existing)"
+      continue
     fi
+    # --all: the index and every platform's image; --preserve-digests: fail rather than re-encode,
+    # so the pushed digest is the scanned archive's.
+    skopeo copy --all --preserve-digests --dest-authfile "$DOCKER_CONFIG/config.json" \
+      --digestfile "$WORK/digest" "oci-archive:out/image/shipshape.oci.tar" "docker://$IMAGE_REPO:$tag"
+    pushed="$(cat "$WORK/digest")"
+    [ "$pushed" = "$INDEX_DIGEST" ] || die "skopeo pushed $pushed, expected the archive's index $INDEX_DIGEST"
   done
   IMAGE_DIGEST="$(aws ecr describe-images --repository-name shipshape --image-ids "imageTag=$SHA" \
     --query 'imageDetails[0].imageDigest' --output text)"
-  [[ "$IMAGE_DIGEST" == sha256:* ]] || die "could not read the pushed digest"
-  echo "pushed $IMAGE_REPO@$IMAGE_DIGEST as ${TAGS[*]}"
+  [ "$IMAGE_DIGEST" = "$INDEX_DIGEST" ] || die "ECR reports $IMAGE_DIGEST for $SHA, expected $INDEX_DIGEST"
+  echo "pushed $IMAGE_REPO@$IMAGE_DIGEST ($PLATFORMS) as ${TAGS[*]}"
 }
-step "push image (${TAGS[*]})" push_image
+step "push image index (${TAGS[*]})" push_image
 
 sign_image() {
   local ref="$IMAGE_REPO@$IMAGE_DIGEST"
@@ -86,10 +121,12 @@ sign_image() {
     echo "$ref is already signed"
     return 0
   fi
-  cosign sign --yes --tlog-upload=false --key "$COSIGN_KEY" "$ref"
+  # --recursive: the index and each platform's manifest, so a verifier that resolves a platform first
+  # (a node's admission policy) finds a signature too.
+  cosign sign --yes --recursive --tlog-upload=false --key "$COSIGN_KEY" "$ref"
   if [ -f out/image-report/sbom.cdx.json ]; then
     cosign attest --yes --tlog-upload=false --key "$COSIGN_KEY" --type cyclonedx \
-      --predicate out/image-report/sbom.cdx.json "$ref"
+      --predicate out/image-report/sbom.cdx.json "$IMAGE_REPO@$AMD64_DIGEST"
   fi
   cosign verify --insecure-ignore-tlog=true --key "$COSIGN_KEY" "$ref" >/dev/null
   echo "signed and verified $ref"

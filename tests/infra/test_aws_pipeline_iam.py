@@ -110,9 +110,9 @@ SCRIPTS: dict[str, tuple[str | None, dict[str, list[Call]]]] = {
     "scripts/publish.sh": ("publish", {
         "aws ecr get-login-password": ecr_login(),
         "aws ecr describe-images": [call("ecr:DescribeImages", REPOS["shipshape"]), call("ecr:DescribeImages", REPOS["charts/shipshape"])],
-        "docker login": [], "docker load": [], "docker tag": [],
-        "docker push": ecr_push("shipshape"),
-        "docker pull": ecr_pull("shipshape"),
+        "docker login": [],
+        # The whole image index from the OCI archive (skopeo reads the docker login's auth file).
+        "skopeo copy": ecr_push("shipshape"),
         "cosign sign": kms_sign() + ecr_push("shipshape") + ecr_push("charts/shipshape") + ecr_pull("shipshape") + ecr_pull("charts/shipshape"),
         "cosign attest": kms_sign() + ecr_push("shipshape"),
         "cosign verify": [call("kms:GetPublicKey", KEY["cosign"])] + ecr_pull("shipshape") + ecr_pull("charts/shipshape"),
@@ -166,6 +166,7 @@ COMMAND = re.compile(
     r"\baws (?P<svc>[a-z0-9]+) (?P<cmd>[a-z0-9-]+)"
     r"|\bcosign (?P<cosign>sign-blob|verify-blob|sign|verify|attest)\b"
     r"|\bdocker (?P<docker>push|pull|login|load|tag)\b"
+    r"|\bskopeo (?P<skopeo>copy|sync)\b"
     r"|\bhelm (?P<helm>push|pull|upgrade|package|history|rollback|test|registry login|repo add)\b"
     r"|\bterraform\b[^\n|]*? (?P<tf>plan|apply|init|output|show)\b"
     r"|\b(?P<tfl>tf_init|tf_output)\b")
@@ -185,6 +186,8 @@ def commands(path) -> set[str]:
                 found.add(f"cosign {m.group('cosign')}")
             elif m.group("docker"):
                 found.add(f"docker {m.group('docker')}")
+            elif m.group("skopeo"):
+                found.add(f"skopeo {m.group('skopeo')}")
             elif m.group("helm"):
                 found.add(f"helm {m.group('helm')}")
             elif m.group("tf"):
