@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy/helm/shipshape/files/prometheus-rules.yaml"
 RULE_TESTS = ROOT / "deploy/monitoring/tests/prometheus-rules.test.yaml"
 DASHBOARD = ROOT / "deploy/monitoring/shipshape-dashboard.json"
-# What src/ exports (ops.rs, app.rs, server.rs), plus Prometheus's own `up`.
+# What src/ exports (telemetry.rs, routes/ops.rs), plus Prometheus's own `up`.
 APP_METRICS = {
     "http_requests_total", "http_request_duration_seconds_bucket", "http_request_duration_seconds_sum",
     "http_request_duration_seconds_count", "http_requests_in_flight", "shipshape_db_pool_connections",
