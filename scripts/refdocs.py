@@ -130,10 +130,14 @@ def _default(value) -> str:
     return json.dumps(value, separators=(", ", ": "))
 
 
+class Undocumented(Exception):
+    """A variable without a description or type, an output without a description."""
+
+
 def terraform_sections(directory: Path) -> list[tuple[str, str, str, str]]:
     import hcl2  # bc-python-hcl2 (tools/python/tf-check.txt)
 
-    inputs, outputs = [], []
+    inputs, outputs, missing = [], [], []
     for f in sorted(directory.glob("*.tf")):
         text = f.read_text()
         doc = hcl2.loads(text)
@@ -142,14 +146,20 @@ def terraform_sections(directory: Path) -> list[tuple[str, str, str, str]]:
             for name, body in entry.items():
                 desc = _unescape(_one(body.get("description", "")) or "")
                 default = "required" if "default" not in body else code(_default(_one(body["default"])))
+                if not desc.strip() or name not in types:
+                    missing.append(f"{f.name}: variable {name!r} needs a description and a type")
                 typ = _type(types.get(name, "any"))
                 inputs.append([f"`{name}`", code(typ), default, cell(desc or "")])
         for entry in doc.get("output", []):
             for name, body in entry.items():
                 desc = cell(_unescape(_one(body.get("description", "")) or ""))
+                if not desc:
+                    missing.append(f"{f.name}: output {name!r} needs a description")
                 if _one(body.get("sensitive", False)) is True:
                     desc = (desc + " (sensitive)").strip()
                 outputs.append([f"`{name}`", desc])
+    if missing:
+        raise Undocumented("\n".join(f"  {directory.name}/{m}" for m in missing))
     inputs.sort(key=lambda r: (r[2] != "required", r[0]))  # required first, then by name
     outputs.sort(key=lambda r: r[0])
     return [
@@ -256,12 +266,17 @@ def main() -> int:
     if not found:
         print(f"refdocs: nothing to document under {args.paths or ['infra', 'deploy/helm']}", file=sys.stderr)
         return 1
-    stale = []
+    stale, undocumented = [], []
     for directory, sections in found:
         readme = directory / "README.md"
         old = readme.read_text() if readme.exists() else f"# {directory.relative_to(root)}\n"
         new = old
-        for kind, source, heading, body in sections(directory):
+        try:
+            parts = sections(directory)
+        except Undocumented as e:
+            undocumented.append(f"{directory.relative_to(root)}:\n{e}")
+            continue
+        for kind, source, heading, body in parts:
             new = splice(new, kind, source, heading, body)
         if new != old:
             rel = readme.relative_to(root)
@@ -269,6 +284,10 @@ def main() -> int:
             if not args.check:
                 readme.write_text(new)
                 print(f"refdocs: wrote {rel}")
+    if undocumented:
+        print("refdocs: every variable needs a description and a type, every output a description:", file=sys.stderr)
+        print("\n".join(undocumented), file=sys.stderr)
+        return 1
     if args.check:
         if stale:
             print("refdocs: reference tables out of date (run scripts/refdocs.py and commit):", file=sys.stderr)

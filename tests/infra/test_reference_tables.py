@@ -64,3 +64,15 @@ def test_new_output_and_hand_edited_table_fail_the_check(tmp_path):
     r = refdocs(root, "--check", "infra")
     assert r.returncode == 1
     assert "infra/modules/s3-bucket/README.md" in r.stderr and "infra/gcp/vm/README.md" in r.stderr
+
+
+def test_undescribed_variable_or_output_fails(tmp_path):
+    root = mutate(tmp_path, {
+        "infra/gcp/vm/variables.tf": [('variable "zone" {\n  description = ', 'variable "zone" {\n  # description = ')],
+        "infra/aws/eks/outputs.tf": [('output "cluster_name" {\n  description = ', 'output "cluster_name" {\n  # description = ')],
+    })
+    for args in (("--check", "infra"), ("infra",)):
+        r = refdocs(root, *args)
+        assert r.returncode == 1
+        assert "variable 'zone' needs a description" in r.stderr, r.stderr
+        assert "output 'cluster_name' needs a description" in r.stderr, r.stderr
