@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help lint test pg-start coverage chart-check tf-check image-test vm-boot-test pipeline-check clean-clone-check bench api-fuzz
+.PHONY: help lint test pg-start coverage chart-check tf-check image-test vm-boot-test pipeline-check clean-clone-check bench api-fuzz refdocs
 
 # Targets that need a whole machine with root: a container engine (podman, Docker with BuildKit) or
 # systemd-nspawn. CI runs them on machine executors / the runner VM, never inside a container;
@@ -29,6 +29,9 @@ chart-check: ## Lint, render, schema-validate and policy-scan the Helm chart
 
 tf-check: ## fmt, offline validate, tests and checkov for every Terraform stack
 	scripts/tf-check.sh
+
+refdocs: ## Regenerate the READMEs' Terraform inputs/outputs and Helm values tables (tf-check and chart-check fail when stale)
+	source scripts/lib/venv.sh && python scripts/refdocs.py
 
 image-test: ## Provision, then build the Dockerfile and run the image as users will (tests/e2e/image; E2E_ARGS="-k NAME")
 	scripts/provision.sh image-test

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reference tables generated from their single source, and a drift check.
 
-    scripts/refdocs.py                 rewrite every table in place
+    make refdocs                       rewrite every table in place (scripts/refdocs.py in the project venv)
     scripts/refdocs.py --check         fail, naming each stale README, when a table differs
     scripts/refdocs.py --check infra   only the READMEs under infra/ (or deploy/helm)
     scripts/refdocs.py --root DIR ...  work on another copy of the repository (the mutation tests)
@@ -135,7 +135,10 @@ class Undocumented(Exception):
 
 
 def terraform_sections(directory: Path) -> list[tuple[str, str, str, str]]:
-    import hcl2  # bc-python-hcl2 (tools/python/tf-check.txt)
+    try:
+        import hcl2  # bc-python-hcl2 (tools/python/tf-check.txt)
+    except ImportError:
+        sys.exit("refdocs: no HCL parser: run it in the project venv (`make refdocs`, or source scripts/lib/venv.sh)")
 
     inputs, outputs, missing = [], [], []
     for f in sorted(directory.glob("*.tf")):
@@ -217,7 +220,10 @@ def _comments(text: str, values: dict) -> dict[tuple[str, ...], dict]:
 
 
 def helm_sections(chart: Path) -> list[tuple[str, str, str, str]]:
-    import yaml  # pyyaml (tools/python/chart-check.txt)
+    try:
+        import yaml  # pyyaml (tools/python/chart-check.txt)
+    except ImportError:
+        sys.exit("refdocs: no YAML parser: run it in the project venv (`make refdocs`, or source scripts/lib/venv.sh)")
 
     text = (chart / "values.yaml").read_text()
     values = yaml.safe_load(text) or {}
@@ -290,7 +296,7 @@ def main() -> int:
         return 1
     if args.check:
         if stale:
-            print("refdocs: reference tables out of date (run scripts/refdocs.py and commit):", file=sys.stderr)
+            print("refdocs: reference tables out of date (run `make refdocs` and commit):", file=sys.stderr)
             for s in stale:
                 print(f"  {s}", file=sys.stderr)
             return 1
