@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help lint test pg-start coverage chart-check tf-check image-test vm-boot-test pipeline-check clean-clone-check bench api-fuzz refdocs
+.PHONY: help lint test pg-start coverage chart-check tf-check image-test vm-boot-test pipeline-check clean-clone-check bench api-fuzz
 
 # Targets that need a whole machine with root: a container engine (podman, Docker with BuildKit) or
 # systemd-nspawn. CI runs them on machine executors / the runner VM, never inside a container;
@@ -30,6 +30,7 @@ chart-check: ## Lint, render, schema-validate and policy-scan the Helm chart
 tf-check: ## fmt, offline validate, tests and checkov for every Terraform stack
 	scripts/tf-check.sh
 
+.PHONY: refdocs
 refdocs: ## Regenerate the READMEs' Terraform inputs/outputs and Helm values tables (tf-check and chart-check fail when stale)
 	source scripts/lib/venv.sh && python scripts/refdocs.py
 
