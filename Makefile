@@ -30,6 +30,10 @@ chart-check: ## Lint, render, schema-validate and policy-scan the Helm chart
 tf-check: ## fmt, offline validate, tests and checkov for every Terraform stack
 	scripts/tf-check.sh
 
+.PHONY: refdocs
+refdocs: ## Regenerate the READMEs' Terraform inputs/outputs and Helm values tables (tf-check and chart-check fail when stale)
+	source scripts/lib/venv.sh && python scripts/refdocs.py
+
 image-test: ## Provision, then build the Dockerfile and run the image as users will (tests/e2e/image; E2E_ARGS="-k NAME")
 	scripts/provision.sh image-test
 	scripts/e2e.sh image

@@ -63,6 +63,10 @@ python -m json.tool "$CHART/values.schema.json" >/dev/null
 echo "    ok ($(find "$OUT/chart-raw" -name '*.yaml' | wc -l) rendered files + chart and value files)"
 step_end
 
+step "values table (README.md generated from values.yaml: scripts/refdocs.py --check)"
+python scripts/refdocs.py --check "$CHART"
+step_end
+
 step "chart assertions and refused values (pytest tests/chart)"
 python -m pytest tests/chart -q -p no:cacheprovider --junitxml="$OUT/chart-pytest.xml"
 step_end

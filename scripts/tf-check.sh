@@ -36,6 +36,8 @@ for d in "${ROOTS[@]}"; do
 done
 
 step "terraform fmt" terraform fmt -check -recursive -diff infra
+# The inputs/outputs tables of every README are generated from variables.tf/outputs.tf.
+step "reference tables (scripts/refdocs.py --check infra)" python3 scripts/refdocs.py --check infra
 step "terraform validate (${#ROOTS[@]})" python3 scripts/lib/tfrun.py "${ROOTS[@]}" -- validate -no-color
 step "terraform test (${#ROOTS[@]})" python3 scripts/lib/tfrun.py "${ROOTS[@]}" -- test -no-color
 # Every core (pytest-xdist): each worker has its own Terraform session (offline providers, init cache)

@@ -1,25 +1,14 @@
-"""Shared helpers for the Terraform tests under tests/infra/ (one test file per stack).
+"""Shared fixtures of the Terraform tests under tests/infra/ (one test file per stack).
 
-The API is small on purpose:
+Tests assert on planned values: the session fixture `terraform` runs a stack's `terraform test`
+(scripts/lib/tfrun.py) and gives each run block's plan JSON (`result.plan("run-name")`); `stack_test`
+shares one such run between test modules; `mutate(tmp_path, {file: [(old, new)]})` copies infra/ and
+deploy/ with a planted mistake for the mutation tests, which must see the same check FAIL.
 
-    stack = load_stack("infra/aws/vm")        # or the `tf_stack` fixture: tf_stack("infra/aws/vm")
-    stack.resources["aws_instance"]["vm"]     # every resource, by type then name
-    stack.resource("aws_instance", "vm")      # same, with a readable error when it is missing
-    stack.of_type("aws_vpc_security_group_ingress_rule")   # {name: body}, {} if none
-    stack.data / .variables / .outputs / .locals / .modules / .providers / .terraform
-    blocks(body, "metadata_options")          # nested blocks, always as a list
-    ref("aws_vpc.main.cidr_block")            # -> "${aws_vpc.main.cidr_block}", how references parse
-    variable_default(stack, "vpc_cidr")
-
-Bodies are plain dicts (deep-copy one to build a mutated stack for negative tests). Attributes are
-unwrapped values: literals as Python values, expressions as their "${...}" source text. A nested
-block that appears once is a dict, several times a list of dicts: `blocks()` hides the difference.
-Every resource/data body also carries "_file" and "_line" for messages; keys starting with "_" are
-never Terraform's.
-
-Parsing uses bc-python-hcl2 (the parser checkov pins), only the *.tf files of the directory itself
-(a root module), and refuses Terraform override files (*_override.tf), which would change the
-configuration behind the tests' back.
+`load_stack(path)` parses a directory's *.tf files (bc-python-hcl2, the parser checkov pins) for the
+facts a plan does not carry: which variables a stack declares and which data sources it reads. It
+refuses Terraform override files (*_override.tf), which would change the configuration behind the
+tests' back. Nothing asserts on expressions as written: that is what the plans are for.
 """
 
 from __future__ import annotations
@@ -154,42 +143,6 @@ def load_stack(path: str | Path) -> Stack:
         for entry in doc.get("terraform", []):
             stack.terraform.append(_unwrap_body(entry))
     return stack
-
-
-def blocks(body: dict, key: str) -> list[dict]:
-    """Nested blocks `key` of a body, always as a list ([] when absent)."""
-    value = body.get(key)
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def ref(expression: str) -> str:
-    """How a bare expression (a reference) appears in parsed bodies."""
-    return "${" + expression + "}"
-
-
-def variable_default(stack: Stack, name: str) -> Any:
-    if name not in stack.variables:
-        raise AssertionError(f"{stack.path}: no variable {name}")
-    return stack.variables[name].get("default")
-
-
-_CACHE: dict[Path, Stack] = {}
-
-
-@pytest.fixture(scope="session")
-def tf_stack() -> Callable[[str], Stack]:
-    """Factory fixture: tf_stack("infra/aws/vm") -> Stack, parsed once per session. Tests that mutate
-    it must work on stack.copy()."""
-
-    def get(path: str) -> Stack:
-        key = (REPO_ROOT / path).resolve()
-        if key not in _CACHE:
-            _CACHE[key] = load_stack(key)
-        return _CACHE[key]
-
-    return get
 
 
 # ---- planned values: terraform test through scripts/lib/tfrun.py --------------------------------

@@ -4,8 +4,8 @@ variable "name" {
   default     = "shipshape"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.name))
-    error_message = "name must be 2-21 lower-case letters, digits or dashes, starting with a letter."
+    condition     = can(regex("^[a-z][a-z0-9-]{0,19}[a-z0-9]$", var.name))
+    error_message = "name must be 2-21 lower-case letters, digits or dashes, starting with a letter and not ending with a dash."
   }
 }
 

@@ -2,7 +2,7 @@ provider "aws" {
   region = var.region
 
   default_tags {
-    tags = merge(var.extra_tags, {
+    tags = merge(var.tags, {
       Project   = "shipshape"
       ManagedBy = "terraform"
       Stack     = "aws/eks"

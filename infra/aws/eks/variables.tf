@@ -7,8 +7,8 @@ variable "region" {
   default     = "us-east-1"
 
   validation {
-    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
-    error_message = "region must look like us-east-1."
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must look like an AWS region name, e.g. us-east-1."
   }
 }
 
@@ -42,14 +42,14 @@ variable "stack_permissions_boundary_arn" {
   }
 }
 
-variable "extra_tags" {
-  description = "Tags added to every resource besides Project/ManagedBy/Stack (e.g. CostCenter)."
+variable "tags" {
+  description = "Extra tags for every resource (e.g. CostCenter); Project, ManagedBy and Stack are always set and may not be overridden."
   type        = map(string)
   default     = {}
 
   validation {
-    condition     = length(setintersection(keys(var.extra_tags), ["Project", "ManagedBy", "Stack"])) == 0
-    error_message = "extra_tags must not override Project, ManagedBy or Stack."
+    condition     = length(setintersection(keys(var.tags), ["Project", "ManagedBy", "Stack"])) == 0
+    error_message = "tags must not override Project, ManagedBy or Stack."
   }
 }
 

@@ -26,3 +26,24 @@ run "policies_eu_west_1" {
     region = "eu-west-1"
   }
 }
+
+# Names are prefixes ("<name>-ci-plan", "<name>-*"): one ending in a dash would double it.
+run "name_ending_in_a_dash_is_refused" {
+  command = plan
+
+  variables {
+    name = "shipshape-"
+  }
+
+  expect_failures = [var.name]
+}
+
+run "region_is_validated" {
+  command = plan
+
+  variables {
+    region = "us_east_1"
+  }
+
+  expect_failures = [var.region]
+}

@@ -27,3 +27,23 @@ run "other_region" {
     error_message = "the health check alarm must be in us-east-1 whatever the stack's region"
   }
 }
+
+run "region_is_validated" {
+  command = plan
+
+  variables {
+    region = "us_east_1"
+  }
+
+  expect_failures = [var.region]
+}
+
+run "tags_cannot_override_the_stack_tags" {
+  command = plan
+
+  variables {
+    tags = { Stack = "other" }
+  }
+
+  expect_failures = [var.tags]
+}

@@ -181,6 +181,16 @@ run "name_outside_the_bootstrap_names_is_refused" {
   expect_failures = [var.stack_permissions_boundary_arn]
 }
 
+run "region_is_validated" {
+  command = plan
+
+  variables {
+    region = "us_east_1"
+  }
+
+  expect_failures = [var.region]
+}
+
 run "bucket_in_another_region_is_refused" {
   command = plan
 

@@ -28,6 +28,18 @@ variables {
 run "vm_boot" {
   command = plan
 
+  # Known at plan time, so the VM's interface can be compared with the subnet and the static address.
+  override_resource {
+    target          = google_compute_subnetwork.vm
+    override_during = plan
+    values          = { id = "projects/shipshape-test-123456/regions/us-central1/subnetworks/shipshape" }
+  }
+  override_resource {
+    target          = google_compute_address.vm
+    override_during = plan
+    values          = { address = "203.0.113.10" }
+  }
+
   assert {
     condition     = google_compute_instance.vm.metadata["user-data"] == module.boot.user_data
     error_message = "The VM must boot the vm-boot module's user data."
@@ -55,6 +67,30 @@ run "vm_boot" {
   assert {
     condition     = contains(google_compute_instance.vm.service_account[0].scopes, "https://www.googleapis.com/auth/devstorage.read_only")
     error_message = "The VM needs the read-only storage scope to read releases."
+  }
+  assert {
+    condition     = google_compute_instance.vm.shielded_instance_config[0].enable_secure_boot && google_compute_instance.vm.shielded_instance_config[0].enable_vtpm && google_compute_instance.vm.shielded_instance_config[0].enable_integrity_monitoring
+    error_message = "The VM must be a Shielded VM: secure boot, vTPM and integrity monitoring."
+  }
+  assert {
+    condition     = google_compute_instance.vm.metadata["enable-oslogin"] == "TRUE" && google_compute_instance.vm.metadata["block-project-ssh-keys"] == "TRUE" && google_compute_instance.vm.metadata["serial-port-enable"] == "FALSE"
+    error_message = "SSH must go through OS Login only (no project-wide keys) and the serial port must be off."
+  }
+  assert {
+    condition     = length(setintersection(keys(google_compute_instance.vm.metadata), ["ssh-keys", "sshKeys"])) == 0
+    error_message = "No SSH keys in the instance metadata: keys come from OS Login only."
+  }
+  assert {
+    condition     = google_compute_instance.vm.can_ip_forward == false
+    error_message = "The VM must not forward packets it does not own."
+  }
+  assert {
+    condition     = length(google_compute_instance.vm.network_interface) == 1 && google_compute_instance.vm.network_interface[0].subnetwork == google_compute_subnetwork.vm.id
+    error_message = "The VM must have one network interface, in the stack's subnet."
+  }
+  assert {
+    condition     = length(google_compute_instance.vm.network_interface[0].access_config) == 1 && google_compute_instance.vm.network_interface[0].access_config[0].nat_ip == google_compute_address.vm.address && length(google_compute_instance.vm.network_interface[0].ipv6_access_config) == 0
+    error_message = "The VM's one external address must be the stack's static IPv4 address (no external IPv6)."
   }
 }
 
