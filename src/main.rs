@@ -48,7 +48,7 @@ fn main() -> ExitCode {
             None => serve(cli.serve).await,
             Some(Command::Serve(args)) => serve(args).await,
             Some(Command::Migrate(db_args)) => {
-                let _ = telemetry::init_logging("info", None);
+                let _log = telemetry::init_logging("info", None);
                 let db = Db::connect_lazy(&db_args)?;
                 db.migrate().await?;
                 tracing::info!(database = %db_args.redacted_url(), "migrations applied");
@@ -79,10 +79,14 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: shipshape::configuration::ServeArgs) -> anyhow::Result<ExitCode> {
-    if let Err(e) = telemetry::init_logging(&args.log_level, args.log_format) {
-        eprintln!("shipshape: {e}");
-        return Ok(ExitCode::from(2));
-    }
+    // Dropped last: the lines still queued are written before the process exits.
+    let _log = match telemetry::init_logging(&args.log_level, args.log_format) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("shipshape: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     Application::build(args)
         .await?
         .run_until_stopped(shutdown_signal())

@@ -8,13 +8,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use bytes::Bytes;
 use serde_json::{Value, json};
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use crate::domain::{NewUser, User};
 use crate::drf::negotiation::{Allow, negotiate, query_pairs};
 use crate::drf::parsers::request_fields;
-use crate::drf::routing::parse_id;
+use crate::drf::routing::{method_not_allowed, parse_id};
 use crate::drf::{ApiError, metadata::metadata, serializer};
 use crate::state::{AppState, BodyLimit};
 use crate::storage::{Db, DbError, UserRow};
@@ -31,27 +31,34 @@ pub const MAX_LIMIT: i64 = 1000;
 
 pub fn router() -> OpenApiRouter<AppState> {
     let root = OpenApiRouter::new()
-        .routes(routes!(api_root))
+        .routes(json_405(routes!(api_root)))
         .route_layer(from_fn_with_state(Allow("GET, HEAD, OPTIONS"), negotiate));
     let list = OpenApiRouter::new()
-        .routes(routes!(list_users, create_user, options_list))
+        .routes(json_405(routes!(list_users, create_user, options_list)))
         .route_layer(from_fn_with_state(
             Allow("GET, POST, HEAD, OPTIONS"),
             negotiate,
         ));
     let detail = OpenApiRouter::new()
-        .routes(routes!(
+        .routes(json_405(routes!(
             get_user,
             update_user,
             patch_user,
             delete_user,
             options_detail
-        ))
+        )))
         .route_layer(from_fn_with_state(
             Allow("GET, PUT, PATCH, DELETE, HEAD, OPTIONS"),
             negotiate,
         ));
     root.merge(list).merge(detail)
+}
+
+/// The path's own 405, set before `negotiate` is layered, so that the 405 also carries the path's
+/// `Allow` in DRF's order and `Vary` (the router-wide 405 fallback would replace an unlayered one).
+fn json_405(mut routes: UtoipaMethodRouter<AppState>) -> UtoipaMethodRouter<AppState> {
+    routes.2 = routes.2.fallback(method_not_allowed);
+    routes
 }
 
 fn user_json(row: UserRow) -> Json<UserJson> {
