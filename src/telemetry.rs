@@ -16,14 +16,18 @@ use metrics_exporter_prometheus::{
 };
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
-use tracing_subscriber::EnvFilter;
+use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::filter::{FilterExt, filter_fn};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::JsonFields;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
-use crate::configuration::LogFormat;
+use crate::configuration::{LogFilter, LogFormat, TraceArgs};
 
 mod json_lines;
+pub mod otel;
 
 use json_lines::JsonLines;
 
@@ -35,28 +39,96 @@ use json_lines::JsonLines;
 /// write per batch instead of one per line. Nothing is dropped: when the queue is full, requests
 /// wait, as they did on stdout. Lines still queued are written when the guard is dropped; a process
 /// killed with SIGKILL loses the last milliseconds of them.
-pub fn init_logging(level: &str, format: Option<LogFormat>) -> anyhow::Result<WorkerGuard> {
-    let format = format.unwrap_or(if std::io::stdout().is_terminal() {
+pub fn init_logging(
+    filter: LogFilter<'_>,
+    format: Option<LogFormat>,
+) -> anyhow::Result<WorkerGuard> {
+    let (writer, guard) = stdout_writer();
+    init_logging_to(filter, default_format(format), writer)?;
+    Ok(guard)
+}
+
+/// `init_logging`, and the trace exporter when an OTLP endpoint is configured ([`init_to`]).
+pub fn init(
+    filter: LogFilter<'_>,
+    format: Option<LogFormat>,
+    traces: &TraceArgs,
+) -> anyhow::Result<(WorkerGuard, Option<otel::Tracing>)> {
+    let (writer, guard) = stdout_writer();
+    let tracing = init_to(filter, default_format(format), writer, traces)?;
+    Ok((guard, tracing))
+}
+
+fn default_format(format: Option<LogFormat>) -> LogFormat {
+    format.unwrap_or(if std::io::stdout().is_terminal() {
         LogFormat::Pretty
     } else {
         LogFormat::Json
-    });
-    let (writer, guard) = NonBlockingBuilder::default()
+    })
+}
+
+fn stdout_writer() -> (NonBlocking, WorkerGuard) {
+    NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("shipshape-log")
-        .finish(BufWriter::with_capacity(64 * 1024, std::io::stdout()));
-    init_logging_to(level, format, writer)?;
-    Ok(guard)
+        .finish(BufWriter::with_capacity(64 * 1024, std::io::stdout()))
+}
+
+/// The log subscriber and, when an OTLP endpoint is configured, the trace exporter (see
+/// [`otel`]); the [`otel::Tracing`] handle flushes it at shutdown. Without an endpoint the
+/// subscriber is exactly the one of [`init_logging_to`], and no span is ever made.
+pub fn init_to<W>(
+    filter: LogFilter<'_>,
+    format: LogFormat,
+    writer: W,
+    traces: &TraceArgs,
+) -> anyhow::Result<Option<otel::Tracing>>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let env_filter = env_filter(filter)?;
+    let Some((provider, endpoint)) = otel::provider(traces)? else {
+        init_logging_to(filter, format, writer)?;
+        return Ok(None);
+    };
+    // Per-layer filters: the log lines keep their filter and never see the spans; the
+    // OpenTelemetry layer sees only the spans this crate makes.
+    let logs = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .fmt_fields(JsonFields::new())
+            .event_format(JsonLines::default())
+            .with_filter(env_filter.and(filter_fn(|m| !otel::is_exported(m))))
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_filter(env_filter.and(filter_fn(|m| !otel::is_exported(m))))
+            .boxed(),
+    };
+    let (spans, tracing) = otel::layer(provider, endpoint);
+    let installed = tracing_subscriber::registry()
+        .with(logs)
+        .with(spans.with_filter(filter_fn(otel::is_exported)))
+        .try_init();
+    if installed.is_err() {
+        return Ok(None); // a subscriber was there already (tests); it stays
+    }
+    tracing::info!(endpoint = %tracing.endpoint, "traces: exporting over OTLP/HTTP");
+    Ok(Some(tracing))
+}
+
+fn env_filter(filter: LogFilter<'_>) -> anyhow::Result<EnvFilter> {
+    let LogFilter { setting, filter } = filter;
+    EnvFilter::try_new(filter).map_err(|e| anyhow::anyhow!("invalid {setting} {filter:?}: {e}"))
 }
 
 /// The same subscriber writing elsewhere (tests read the lines back). A second call keeps the
 /// first subscriber.
-pub fn init_logging_to<W>(level: &str, format: LogFormat, writer: W) -> anyhow::Result<()>
+pub fn init_logging_to<W>(filter: LogFilter<'_>, format: LogFormat, writer: W) -> anyhow::Result<()>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_new(level)
-        .map_err(|e| anyhow::anyhow!("invalid LOG_LEVEL {level:?}: {e}"))?;
+    let filter = env_filter(filter)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
@@ -228,7 +300,18 @@ where
             request_id: req.headers().get("x-request-id").cloned(),
             in_flight: InFlight::enter(&self.metrics),
             series: self.series.clone(),
+            span: None,
         };
+        let mut seen = seen;
+        if otel::enabled() {
+            let route = seen.route.as_ref().map(MatchedPath::as_str);
+            seen.span = Some(otel::request_span(
+                seen.method,
+                route,
+                seen.uri.path(),
+                req.headers(),
+            ));
+        }
         ObserveFuture {
             inner: self.inner.call(req),
             seen: Some(seen),
@@ -259,12 +342,18 @@ struct Seen {
     request_id: Option<HeaderValue>,
     in_flight: InFlight,
     series: Arc<RwLock<Vec<Series>>>,
+    /// The request's span, when traces are exported.
+    span: Option<tracing::Span>,
 }
 
 impl Seen {
     fn finish(self, status: StatusCode) {
         let latency = self.start.elapsed();
         let route = self.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let trace_id = self
+            .span
+            .as_ref()
+            .and_then(|span| otel::end_request_span(span, status.as_u16()));
         tracing::info!(
             target: "shipshape::access",
             method = self.method,
@@ -273,6 +362,7 @@ impl Seen {
             status = status.as_u16(),
             latency_ms = latency.as_secs_f64() * 1000.0,
             request_id = self.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default(),
+            trace_id = trace_id.map(tracing::field::display),
             "request"
         );
         let matches =
@@ -333,7 +423,16 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let result = ready!(this.inner.poll(cx));
+        // The handler runs inside the request span (when there is one), so that the spans it
+        // makes (database calls) are its children.
+        let entered = this
+            .seen
+            .as_ref()
+            .and_then(|s| s.span.as_ref())
+            .map(tracing::Span::enter);
+        let result = this.inner.poll(cx);
+        drop(entered);
+        let result = ready!(result);
         if let (Ok(res), Some(seen)) = (&result, this.seen.take()) {
             seen.finish(res.status());
         }

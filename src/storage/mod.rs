@@ -114,8 +114,17 @@ impl PgStore {
 
 /// Runs the same tokens on a connection of whichever database is configured; the SQL below is
 /// portable ($N placeholders, RETURNING, ON CONFLICT work on both). `read` or `write` picks the
-/// SQLite pool; PostgreSQL has one.
+/// SQLite pool; PostgreSQL has one. The call (waiting for a connection included) is one client
+/// span, `"SELECT users"`, when traces are exported.
 macro_rules! on_conn {
+    ($db:expr, $sqlite_pool:ident, $operation:literal $table:literal, $conn:ident => $body:expr) => {{
+        let span = crate::telemetry::otel::db_span($db.system(), $operation, $table);
+        tracing::Instrument::instrument(
+            async { Ok::<_, DbError>(on_conn!($db, $sqlite_pool, $conn => $body)) },
+            span,
+        )
+        .await?
+    }};
     ($db:expr, $sqlite_pool:ident, $conn:ident => $body:expr) => {
         match $db {
             Db::Sqlite {
@@ -203,6 +212,14 @@ impl Db {
         }
     }
 
+    /// The database's name in OpenTelemetry's `db.system.name`.
+    pub fn system(&self) -> &'static str {
+        match self {
+            Db::Sqlite { .. } => "sqlite",
+            Db::Postgres(_) => "postgresql",
+        }
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Db::Sqlite { .. } => "sqlite",
@@ -248,7 +265,7 @@ impl Db {
     /// True when every embedded migration is applied, with the checksum it has in this binary
     /// (for /ht/, and to skip migrating when there is nothing to do).
     pub async fn migrations_applied(&self) -> Result<bool, DbError> {
-        let applied: Vec<(i64, Vec<u8>)> = on_conn!(self, read, conn => sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success")
+        let applied: Vec<(i64, Vec<u8>)> = on_conn!(self, read, "SELECT" "_sqlx_migrations", conn => sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success")
             .fetch_all(conn)
             .await?);
         Ok(self.migrator().iter().all(|m| {
@@ -259,13 +276,13 @@ impl Db {
     }
 
     pub async fn ping(&self) -> Result<(), DbError> {
-        on_conn!(self, read, conn => sqlx::query("SELECT 1").execute(conn).await.map(|_| ()).map_err(DbError::from))
+        on_conn!(self, read, "SELECT" "", conn => sqlx::query("SELECT 1").execute(conn).await.map(|_| ()).map_err(DbError::from))
     }
 
     pub async fn list(&self, limit: Option<i64>, offset: i64) -> Result<Vec<UserRow>, DbError> {
         // LIMIT -1 / ALL would differ per backend; a huge limit is portable.
         let limit = limit.unwrap_or(i64::MAX);
-        on_conn!(self, read, conn => sqlx::query_as::<_, UserRow>("SELECT id, dni, name FROM users ORDER BY id LIMIT $1 OFFSET $2")
+        on_conn!(self, read, "SELECT" "users", conn => sqlx::query_as::<_, UserRow>("SELECT id, dni, name FROM users ORDER BY id LIMIT $1 OFFSET $2")
             .bind(limit)
             .bind(offset)
             .fetch_all(conn)
@@ -274,7 +291,7 @@ impl Db {
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<UserRow>, DbError> {
-        on_conn!(self, read, conn => sqlx::query_as::<_, UserRow>("SELECT id, dni, name FROM users WHERE id = $1")
+        on_conn!(self, read, "SELECT" "users", conn => sqlx::query_as::<_, UserRow>("SELECT id, dni, name FROM users WHERE id = $1")
             .bind(id)
             .fetch_optional(conn)
             .await
@@ -284,7 +301,7 @@ impl Db {
     /// Inserts a user; `Conflict` when the dni exists. The unique index decides, atomically.
     pub async fn create(&self, dni: &str, name: &str) -> Result<UserRow, DbError> {
         const SQL: &str = "INSERT INTO users (dni, name) VALUES ($1, $2) ON CONFLICT (dni) DO NOTHING RETURNING id, dni, name";
-        let row = on_conn!(self, write, conn => sqlx::query_as::<_, UserRow>(SQL)
+        let row = on_conn!(self, write, "INSERT" "users", conn => sqlx::query_as::<_, UserRow>(SQL)
             .bind(dni)
             .bind(name)
             .fetch_optional(conn)
@@ -296,7 +313,7 @@ impl Db {
     pub async fn update(&self, id: i64, dni: &str, name: &str) -> Result<Option<UserRow>, DbError> {
         const SQL: &str =
             "UPDATE users SET dni = $1, name = $2 WHERE id = $3 RETURNING id, dni, name";
-        on_conn!(self, write, conn => sqlx::query_as::<_, UserRow>(SQL)
+        on_conn!(self, write, "UPDATE" "users", conn => sqlx::query_as::<_, UserRow>(SQL)
             .bind(dni)
             .bind(name)
             .bind(id)
@@ -307,7 +324,7 @@ impl Db {
 
     /// Deletes a user; false when there was none.
     pub async fn delete(&self, id: i64) -> Result<bool, DbError> {
-        let done = on_conn!(self, write, conn => sqlx::query("DELETE FROM users WHERE id = $1")
+        let done = on_conn!(self, write, "DELETE" "users", conn => sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
             .execute(conn)
             .await?
