@@ -2,6 +2,7 @@
 //! migrations, and PostgreSQL credentials that can change while the server runs.
 
 mod credentials;
+mod group_commit;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use sqlx::{Postgres, Sqlite};
 use crate::configuration::{ConfigError, DatabaseUrl, DbArgs};
 
 pub use credentials::CredentialFile;
+use group_commit::{GroupCommit, Write, Written};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
@@ -72,12 +74,14 @@ fn is_transient(code: Option<&str>) -> bool {
 /// The database of the process: a pair of SQLite pools or a PostgreSQL pool.
 #[derive(Clone, Debug)]
 pub enum Db {
-    /// SQLite takes one writer at a time. Writers queue for the single `write` connection in
-    /// the pool (FIFO, bounded by the acquire timeout) instead of spinning in SQLite's busy
-    /// handler, which made create latency spiky; readers use `read` concurrently (WAL).
+    /// SQLite takes one writer at a time: `writer` runs every write on the single `write`
+    /// connection, by group commit (one transaction and one fsync for the writes queued
+    /// together), instead of writers spinning in SQLite's busy handler; readers use `read`
+    /// concurrently (WAL). Migrations use `write` too.
     Sqlite {
         read: SqlitePool,
         write: SqlitePool,
+        writer: GroupCommit,
     },
     Postgres(PgStore),
 }
@@ -163,7 +167,12 @@ impl Db {
                 .max_connections(1)
                 .acquire_timeout(acquire)
                 .connect_lazy_with(opts);
-            Ok(Db::Sqlite { read, write })
+            let writer = GroupCommit::new(write.clone());
+            Ok(Db::Sqlite {
+                read,
+                write,
+                writer,
+            })
         } else if is_postgres_url(url) {
             let opts =
                 postgres_options(url).map_err(|e| ConfigError(format!("{} {e}", source.name())))?;
@@ -283,36 +292,66 @@ impl Db {
 
     /// Inserts a user; `Conflict` when the dni exists. The unique index decides, atomically.
     pub async fn create(&self, dni: &str, name: &str) -> Result<UserRow, DbError> {
-        const SQL: &str = "INSERT INTO users (dni, name) VALUES ($1, $2) ON CONFLICT (dni) DO NOTHING RETURNING id, dni, name";
-        let row = on_conn!(self, write, conn => sqlx::query_as::<_, UserRow>(SQL)
-            .bind(dni)
-            .bind(name)
-            .fetch_optional(conn)
-            .await?);
+        let row = match self {
+            Db::Sqlite { writer, .. } => {
+                let write = Write::Create {
+                    dni: dni.to_owned(),
+                    name: name.to_owned(),
+                };
+                match writer.write(write).await? {
+                    Written::Row(row) => row,
+                    Written::Deleted(_) => unreachable!("a create answers a row"),
+                }
+            }
+            Db::Postgres(_) => on_conn!(self, write, conn => sqlx::query_as::<_, UserRow>(CREATE)
+                .bind(dni)
+                .bind(name)
+                .fetch_optional(conn)
+                .await?),
+        };
         row.ok_or(DbError::Conflict)
     }
 
     /// Updates a user; `Ok(None)` when it does not exist, `Conflict` when the dni is another's.
     pub async fn update(&self, id: i64, dni: &str, name: &str) -> Result<Option<UserRow>, DbError> {
-        const SQL: &str =
-            "UPDATE users SET dni = $1, name = $2 WHERE id = $3 RETURNING id, dni, name";
-        on_conn!(self, write, conn => sqlx::query_as::<_, UserRow>(SQL)
-            .bind(dni)
-            .bind(name)
-            .bind(id)
-            .fetch_optional(conn)
-            .await
-            .map_err(DbError::from))
+        match self {
+            Db::Sqlite { writer, .. } => {
+                let write = Write::Update {
+                    id,
+                    dni: dni.to_owned(),
+                    name: name.to_owned(),
+                };
+                match writer.write(write).await? {
+                    Written::Row(row) => Ok(row),
+                    Written::Deleted(_) => unreachable!("an update answers a row"),
+                }
+            }
+            Db::Postgres(_) => on_conn!(self, write, conn => sqlx::query_as::<_, UserRow>(UPDATE)
+                .bind(dni)
+                .bind(name)
+                .bind(id)
+                .fetch_optional(conn)
+                .await
+                .map_err(DbError::from)),
+        }
     }
 
     /// Deletes a user; false when there was none.
     pub async fn delete(&self, id: i64) -> Result<bool, DbError> {
-        let done = on_conn!(self, write, conn => sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id)
-            .execute(conn)
-            .await?
-            .rows_affected());
-        Ok(done > 0)
+        match self {
+            Db::Sqlite { writer, .. } => match writer.write(Write::Delete { id }).await? {
+                Written::Deleted(done) => Ok(done),
+                Written::Row(_) => unreachable!("a delete answers a count"),
+            },
+            Db::Postgres(_) => {
+                let done = on_conn!(self, write, conn => sqlx::query(DELETE)
+                    .bind(id)
+                    .execute(conn)
+                    .await?
+                    .rows_affected());
+                Ok(done > 0)
+            }
+        }
     }
 
     /// (size, idle, max) of the (read) pool, for /metrics.
@@ -325,7 +364,7 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite { read, write } => {
+            Db::Sqlite { read, write, .. } => {
                 write.close().await;
                 read.close().await;
             }
@@ -333,6 +372,10 @@ impl Db {
         }
     }
 }
+
+const CREATE: &str = "INSERT INTO users (dni, name) VALUES ($1, $2) ON CONFLICT (dni) DO NOTHING RETURNING id, dni, name";
+const UPDATE: &str = "UPDATE users SET dni = $1, name = $2 WHERE id = $3 RETURNING id, dni, name";
+const DELETE: &str = "DELETE FROM users WHERE id = $1";
 
 fn stats<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> (u32, usize, u32) {
     (
