@@ -3,11 +3,13 @@
 
 mod credentials;
 mod group_commit;
+mod sqlite_read;
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -20,6 +22,7 @@ use crate::configuration::{ConfigError, DatabaseUrl, DbArgs};
 
 pub use credentials::CredentialFile;
 use group_commit::{GroupCommit, Write, Written};
+use sqlite_read::ReadPool;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
@@ -30,6 +33,12 @@ pub struct UserRow {
     pub id: i64,
     pub dni: String,
     pub name: String,
+}
+
+/// What `Db::list_for_api` answers.
+pub enum Listed {
+    Json(Bytes),
+    Rows(Vec<UserRow>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,10 +87,12 @@ pub enum Db {
     /// connection, by group commit (one transaction and one fsync for the writes queued
     /// together), instead of writers spinning in SQLite's busy handler; readers use `read`
     /// concurrently (WAL). Migrations use `write` too.
+    /// `list` serves the users list (src/storage/sqlite_read.rs).
     Sqlite {
         read: SqlitePool,
         write: SqlitePool,
         writer: GroupCommit,
+        list: ReadPool,
     },
     Postgres(PgStore),
 }
@@ -159,6 +170,11 @@ impl Db {
                     ))
                 })?;
             }
+            let list = ReadPool::new(
+                opts.get_filename().to_owned(),
+                SQLITE_BUSY_TIMEOUT,
+                args.db_max_connections as usize,
+            );
             let read = SqlitePoolOptions::new()
                 .max_connections(args.db_max_connections)
                 .acquire_timeout(acquire)
@@ -172,6 +188,7 @@ impl Db {
                 read,
                 write,
                 writer,
+                list,
             })
         } else if is_postgres_url(url) {
             let opts =
@@ -282,6 +299,17 @@ impl Db {
             .map_err(DbError::from))
     }
 
+    /// The users `list` reads: on SQLite already as the API's JSON array
+    /// (`[{"id":..,"dni":..,"name":..},..]`), on PostgreSQL as rows.
+    pub async fn list_for_api(&self, limit: Option<i64>, offset: i64) -> Result<Listed, DbError> {
+        match self {
+            Db::Sqlite { list, .. } => Ok(Listed::Json(
+                list.list_json(limit.unwrap_or(i64::MAX), offset).await?,
+            )),
+            Db::Postgres(_) => Ok(Listed::Rows(self.list(limit, offset).await?)),
+        }
+    }
+
     pub async fn get(&self, id: i64) -> Result<Option<UserRow>, DbError> {
         on_conn!(self, read, conn => sqlx::query_as::<_, UserRow>("SELECT id, dni, name FROM users WHERE id = $1")
             .bind(id)
@@ -385,6 +413,8 @@ fn stats<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> (u32, usize, u32) {
     )
 }
 
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
     Ok(SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
@@ -392,7 +422,7 @@ fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
         // FULL: every commit is fsynced before the response, so an acknowledged write
         // survives a process kill and a power loss (NORMAL in WAL mode survives only the former).
         .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(5))
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
         .foreign_keys(true))
 }
 
