@@ -14,6 +14,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
@@ -23,15 +25,18 @@ use super::DbError;
 
 const LIST: &str = "SELECT id, dni, name FROM users ORDER BY id LIMIT ?1 OFFSET ?2";
 
-/// Read-only connections to one database file, opened on demand, at most `max` at once kept.
+/// Read-only connections to one database file, opened on demand; at most `max` queries at once
+/// (so at most `max` connections and blocking threads), the others wait their turn.
 #[derive(Clone, Debug)]
-pub struct ReadPool(Arc<Inner>);
+pub struct ReadPool {
+    inner: Arc<Inner>,
+    turns: Arc<Semaphore>,
+}
 
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
     busy_timeout: Duration,
-    max_idle: usize,
     idle: Mutex<Vec<Connection>>,
 }
 
@@ -44,21 +49,27 @@ struct UserRef<'a> {
 }
 
 impl ReadPool {
-    pub fn new(path: PathBuf, busy_timeout: Duration, max_idle: usize) -> Self {
-        ReadPool(Arc::new(Inner {
-            path,
-            busy_timeout,
-            max_idle,
-            idle: Mutex::new(Vec::new()),
-        }))
+    pub fn new(path: PathBuf, busy_timeout: Duration, max: usize) -> Self {
+        ReadPool {
+            inner: Arc::new(Inner {
+                path,
+                busy_timeout,
+                idle: Mutex::new(Vec::new()),
+            }),
+            turns: Arc::new(Semaphore::new(max.max(1))),
+        }
     }
 
     /// The JSON array of the users `ORDER BY id LIMIT limit OFFSET offset`.
     pub async fn list_json(&self, limit: i64, offset: i64) -> Result<Bytes, DbError> {
-        let pool = self.0.clone();
-        tokio::task::spawn_blocking(move || pool.list_json(limit, offset))
-            .await
-            .map_err(|e| DbError::Other(sqlx::Error::Io(std::io::Error::other(e))))?
+        let turn = self.turns.clone().acquire_owned().await;
+        let pool = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            pool.list_json(limit, offset)
+        })
+        .await
+        .map_err(|e| DbError::Other(sqlx::Error::Io(std::io::Error::other(e))))?
     }
 }
 
@@ -72,7 +83,6 @@ impl Inner {
         // A connection that failed may be broken: it is not reused.
         if result.is_ok()
             && let Ok(mut idle) = self.idle.lock()
-            && idle.len() < self.max_idle
         {
             idle.push(conn);
         }
