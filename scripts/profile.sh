@@ -10,6 +10,8 @@
 #   PROFILE_REQUESTS=3000              callgrind: at most this many requests per scenario and target
 #   PROFILE_CG_SECONDS=30              callgrind: at most this long (the server is ~50x slower under it)
 #   PROFILE_OUT=out/profile            where the SVGs, folded stacks and reports go
+#   PROFILE_BASELINE_BIN=              an earlier shipshape build, counted by callgrind beside this one
+#                                      (before/after; a stripped release binary is fine for totals)
 #
 # The binaries are the `profiling` profile of Cargo.toml: the release build with symbols kept.
 # inferno (flamegraphs) is installed with `cargo install --locked` under ~/.cache/shipshape, never
@@ -27,6 +29,7 @@ REQUESTS=${PROFILE_REQUESTS:-3000}
 CG_SECS=${PROFILE_CG_SECONDS:-30}
 OUT=${PROFILE_OUT:-out/profile}
 BIN=target/profiling/shipshape
+BASELINE=${PROFILE_BASELINE_BIN:-}
 HYPER=target/profiling/examples/bare_hyper
 TOOLS=${XDG_CACHE_HOME:-$HOME/.cache}/shipshape/inferno-$INFERNO_VERSION
 
@@ -193,8 +196,8 @@ callgrind_target() {
   if [ "$t" = bare-hyper ]; then
     cmd=(env BIND_ADDRESS=127.0.0.1 PORT=0 "${valgrind[@]}" "$HYPER")
   else
-    shipshape_env "cg-$scen"
-    cmd=("${ENV[@]}" "${valgrind[@]}" "$BIN" serve)
+    shipshape_env "cg-$scen-$t"
+    cmd=("${ENV[@]}" "${valgrind[@]}" "$([ "$t" = shipshape-baseline ] && echo "$BASELINE" || echo "$BIN")" serve)
   fi
   start "cg-$scen-$t" "$log" "${cmd[@]}"
   base=$(url "cg-$scen-$t")
@@ -239,6 +242,7 @@ main() {
     for scen in hello list create; do
       want "$scen" || continue
       step "callgrind: $scen, shipshape" callgrind_target "$scen" shipshape
+      [ -z "$BASELINE" ] || step "callgrind: $scen, baseline" callgrind_target "$scen" shipshape-baseline
       [ "$scen" != hello ] || step "callgrind: $scen, bare hyper" callgrind_target "$scen" bare-hyper
     done
     column -t "$OUT/callgrind.tsv"

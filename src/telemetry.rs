@@ -36,8 +36,8 @@ use json_lines::JsonLines;
 ///
 /// Lines are written by a thread of their own (tracing-appender), in batches: a request does not
 /// wait for a write(2) to stdout, a pipe that can be slow or full, and a busy server makes one
-/// write per batch instead of one per line. Nothing is dropped: when the queue is full, requests
-/// wait, as they did on stdout. Lines still queued are written when the guard is dropped; a process
+/// write per batch instead of one per line. Nothing is dropped: when the queue (4096 lines) is
+/// full, requests wait, as they did on stdout. Lines still queued are written when the guard is dropped; a process
 /// killed with SIGKILL loses the last milliseconds of them.
 pub fn init_logging(
     filter: LogFilter<'_>,
@@ -69,6 +69,9 @@ fn default_format(format: Option<LogFormat>) -> LogFormat {
 
 fn stdout_writer() -> (NonBlocking, WorkerGuard) {
     NonBlockingBuilder::default()
+        // tracing-appender's default is 128,000 lines (~40 MB of memory when stdout is slow);
+        // a few thousand keep the writes batched and the memory bounded.
+        .buffered_lines_limit(4096)
         .lossy(false)
         .thread_name("shipshape-log")
         .finish(BufWriter::with_capacity(64 * 1024, std::io::stdout()))
