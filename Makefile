@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help lint test pg-start coverage chart-check tf-check image-test vm-boot-test pipeline-check clean-clone-check bench api-fuzz arm64-build
+.PHONY: help lint test pg-start coverage chart-check tf-check image-test vm-boot-test pipeline-check clean-clone-check bench profile api-fuzz arm64-build
 
 # Targets that need a whole machine with root: a container engine (podman, Docker with BuildKit) or
 # systemd-nspawn. CI runs them on machine executors / the runner VM, never inside a container;
@@ -55,6 +55,9 @@ pipeline-check: ## Validate the CI configs, Renovate and pre-commit configs offl
 
 bench: ## Loopback load test against shipshape (and the baselines); prints numbers
 	scripts/bench.sh
+
+profile: ## perf flamegraphs and callgrind instructions per request (/hello, the users list); out/profile/
+	scripts/profile.sh
 
 # --- delivery pipeline (.circleci/config.yml, docs/pipeline.md) ----------------------------------------
 .PHONY: test-postgres deny secret-scan policy image release-binary publish publish-vm deploy-eks eks-platform load deploy-vm smoke tf-plan tf-apply

@@ -2,7 +2,7 @@
 # Loopback load test: shipshape (SQLite and PostgreSQL) and a bare hyper server, plus the Python
 # originals when their URLs are given. Prints a table of median req/s and latency; see
 # docs/performance.md for how the numbers in it were taken. Not a test: nothing here passes or
-# fails on speed, but any step that breaks (build, start, filling in users, wrk) fails the script.
+# fails on speed, but any step that breaks (build, start, seed, wrk) fails the script.
 #
 #   BENCH_SECONDS=10       duration of one wrk run        BENCH_ROUNDS=3   runs per target (median)
 #   BENCH_CONNECTIONS=64   wrk -c                         BENCH_THREADS=2  wrk -t
@@ -10,6 +10,7 @@
 #   BENCH_SEED_USERS=100   users in the list scenario     BENCH_POSTGRES=1 (0 skips PostgreSQL)
 #   BENCH_OUT=out/bench    where runs.tsv and results.md go
 #   BENCH_BIN=target/release/shipshape   the shipshape binary measured (e.g. a static build, to compare)
+#   BENCH_BASELINE_BIN=  an earlier shipshape build, measured beside BENCH_BIN on SQLite (before/after)
 #   BENCH_SCENARIOS="hello list create"   a subset runs only those
 #   Peers, optional (their code is not in this repo; docs/performance.md says how they were run):
 #   BENCH_FLASK_URL (hello), BENCH_DJANGO_URL (gunicorn: list, create),
@@ -24,10 +25,11 @@ ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
 WARMUP=${BENCH_WARMUP:-2}
-USERS_WANTED=${BENCH_SEED_USERS:-100}
+SEED=${BENCH_SEED_USERS:-100}
 USE_PG=${BENCH_POSTGRES:-1}
 OUT=${BENCH_OUT:-out/bench}
 BIN=${BENCH_BIN:-target/release/shipshape}
+BASELINE=${BENCH_BASELINE_BIN:-}
 SCENARIOS=" ${BENCH_SCENARIOS:-hello list create} "
 
 # shellcheck source=scripts/lib/step.sh
@@ -94,6 +96,8 @@ start_servers() {
   # Production defaults (JSON request logs at info, limits, metrics); only bind and port differ.
   start shipshape-sqlite env BIND_ADDRESS=127.0.0.1 PORT=0 \
     DATABASE_URL="sqlite://$WORK/bench.db" "$BIN" serve
+  [ -z "$BASELINE" ] || start shipshape-baseline env BIND_ADDRESS=127.0.0.1 PORT=0 \
+    DATABASE_URL="sqlite://$WORK/baseline.db" "$BASELINE" serve
   if [ "$USE_PG" = 1 ]; then
     local pg url ca
     pg=$(scripts/pg-start.sh)
@@ -127,17 +131,17 @@ add_peers() {
 
 count_users() { curl -fsS --max-time 10 "$1/api/users/" | { grep -o '"id":' || true; } | wc -l; }
 
-fill_users() { # fill_users TARGET: tops the users list up to $USERS_WANTED
+seed() { # seed TARGET: tops the users list up to $SEED
   local base=${URL[$1]} have i
   have=$(count_users "$base")
-  for ((i = have; i < USERS_WANTED; i++)); do
+  for ((i = have; i < SEED; i++)); do
     curl -fsS -o /dev/null --max-time 10 -H 'Content-Type: application/json' \
-      -d "{\"dni\":\"bench$(printf '%06d' "$i")\",\"name\":\"Bench User $i\"}" "$base/api/users/"
+      -d "{\"dni\":\"seed$(printf '%06d' "$i")\",\"name\":\"Seed User $i\"}" "$base/api/users/"
   done
   have=$(count_users "$base")
   echo "$1: $have users"
   # A peer DB reused from an earlier run keeps its bench users: the list would not be comparable.
-  [ "$have" -eq "$USERS_WANTED" ] || { echo "bench: $1 has $have users, want $USERS_WANTED (fresh peer DB?)" >&2; return 1; }
+  [ "$have" -eq "$SEED" ] || { echo "bench: $1 has $have users, want $SEED (fresh peer DB?)" >&2; return 1; }
 }
 
 write_lua() {
@@ -237,8 +241,8 @@ report() {
     echo "wrk -t $THREADS -c $CONNS -d ${SECS}s, $ROUNDS interleaved rounds, medians; $(nproc) cores," \
       "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%Y-%m-%dT%H:%MZ)"
     echo
-    echo "| scenario | target | req/s | p50 ms | p99 ms | errors | server CPU µs/req | bytes/resp | req/s per round |"
-    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+    echo "| scenario | target | req/s | × hyper | p50 ms | p99 ms | errors | server CPU µs/req | bytes/resp | req/s per round |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
     # Median per column over the rounds; errors are summed (socket errors + non-2xx).
     awk -F'\t' '
       function val(s) { sub(/^[a-z0-9_]+=/, "", s); return s + 0 }
@@ -254,14 +258,16 @@ report() {
         err[k] += val($8) + val($9); bpr[k] = bpr[k] " " (val($7) ? val($10) / val($7) : 0); cpu[k] = cpu[k] " " val($11); per[k] = per[k] (per[k] == "" ? "" : ", ") sprintf("%.0f", val($4))
       }
       END {
+        # Every row against bare hyper on /hello, the floor of any request on this machine.
+        hk = "hello" SUBSEP "bare-hyper"; hyper = (hk in rps) ? med(rps[hk]) : 0
         for (i = 1; i <= m; i++) {
           k = order[i]; split(k, kk, SUBSEP)
-          printf "| %s | %s | %.0f | %.2f | %.2f | %d | %.0f | %.0f | %s |\n", kk[1], kk[2], med(rps[k]),
-            med(p50[k]) / 1000, med(p99[k]) / 1000, err[k], med(cpu[k]), med(bpr[k]), per[k]
+          printf "| %s | %s | %.0f | %s | %.2f | %.2f | %d | %.0f | %.0f | %s |\n", kk[1], kk[2], med(rps[k]),
+            hyper ? sprintf("%.3f", med(rps[k]) / hyper) : "-", med(p50[k]) / 1000, med(p99[k]) / 1000, err[k], med(cpu[k]), med(bpr[k]), per[k]
         }
       }' "$OUT/runs.tsv"
     echo
-    for t in shipshape-sqlite shipshape-postgres bare-hyper; do
+    for t in shipshape-sqlite shipshape-baseline shipshape-postgres bare-hyper; do
       [ -n "${PID[$t]:-}" ] || continue
       echo "- $t: RSS now $(rss_kib "${PID[$t]}" VmRSS) KiB, peak $(rss_kib "${PID[$t]}" VmHWM) KiB"
     done
@@ -278,15 +284,16 @@ main() {
   step "check peer URLs" add_peers
   write_lua
   local t
-  for t in shipshape-sqlite shipshape-postgres django-gunicorn django-runserver; do
-    [ -z "${URL[$t]:-}" ] || step "fill in $USERS_WANTED users: $t" fill_users "$t"
+  for t in shipshape-sqlite shipshape-baseline shipshape-postgres django-gunicorn django-runserver; do
+    [ -z "${URL[$t]:-}" ] || step "seed $SEED users: $t" seed "$t"
   done
-  ! want hello || step "GET /hello" scenario hello shipshape-sqlite bare-hyper flask-dev
-  ! want list || step "GET /api/users/ ($USERS_WANTED users)" scenario list shipshape-sqlite \
-    shipshape-postgres django-gunicorn django-runserver
+  ! want hello || step "GET /hello" scenario hello shipshape-sqlite shipshape-baseline bare-hyper \
+    flask-dev
+  ! want list || step "GET /api/users/ ($SEED users)" scenario list shipshape-sqlite \
+    shipshape-baseline shipshape-postgres django-gunicorn django-runserver
   # Last: it grows the tables the list scenario reads.
-  ! want create || step "POST /api/users/" scenario create shipshape-sqlite shipshape-postgres \
-    django-gunicorn
+  ! want create || step "POST /api/users/" scenario create shipshape-sqlite shipshape-baseline \
+    shipshape-postgres django-gunicorn
   step "report" report
   for t in "${!PID[@]}"; do
     kill -0 "${PID[$t]}" 2>/dev/null || { echo "bench: $t died during the run" >&2; return 1; }

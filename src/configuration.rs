@@ -24,6 +24,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Run the HTTP server (the default).
     Serve(ServeArgs),
@@ -100,17 +101,81 @@ pub struct ServeArgs {
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     pub shutdown_grace_secs: u64,
 
-    /// Log filter, e.g. `info` or `shipshape=debug,sqlx=warn`.
+    /// Log filter, e.g. `info` or `shipshape=debug,sqlx=warn`. RUST_LOG, when set, is used instead.
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+
+    /// Log filter in the same syntax (the variable every Rust program reads); when set and not
+    /// empty it wins over LOG_LEVEL, so it can be added to a deployment that sets LOG_LEVEL.
+    #[arg(long, env = "RUST_LOG")]
+    pub rust_log: Option<String>,
 
     /// Log format; without it, JSON unless stdout is a terminal (one line per request).
     #[arg(long, env = "LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
 
+    #[command(flatten)]
+    pub traces: TraceArgs,
+
     /// Body of GET / and GET /hello.
     #[arg(long, env = "GREETING", default_value = "Hello World from BenchSci!")]
     pub greeting: String,
+}
+
+/// OpenTelemetry traces (docs/observability.md). The names are the OpenTelemetry SDK's own; the
+/// SDK also reads the other OTEL_* variables it defines (headers, timeout, batching, resource).
+#[derive(Debug, Clone, Args)]
+pub struct TraceArgs {
+    /// OTLP/HTTP (protobuf) base URL of a trace collector, e.g. `http://otel-collector:4318`; spans
+    /// go to its `/v1/traces`. Without it (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) no span is made
+    /// or sent.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otel_exporter_otlp_endpoint: Option<String>,
+
+    /// Full OTLP/HTTP URL for spans, used as given, e.g. `http://otel-collector:4318/v1/traces`;
+    /// wins over OTEL_EXPORTER_OTLP_ENDPOINT.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")]
+    pub otel_exporter_otlp_traces_endpoint: Option<String>,
+
+    /// `service.name` of the spans; without it the one in OTEL_RESOURCE_ATTRIBUTES, else `shipshape`.
+    #[arg(long, env = "OTEL_SERVICE_NAME")]
+    pub otel_service_name: Option<String>,
+
+    /// Which traces are recorded; the `parentbased_` ones follow the caller's `traceparent` decision.
+    #[arg(
+        long,
+        env = "OTEL_TRACES_SAMPLER",
+        default_value = "parentbased_always_on"
+    )]
+    pub otel_traces_sampler: TraceSampler,
+
+    /// Fraction of traces the `traceidratio` samplers record, from 0 to 1 (default 1).
+    #[arg(long, env = "OTEL_TRACES_SAMPLER_ARG", value_parser = ratio)]
+    pub otel_traces_sampler_arg: Option<f64>,
+}
+
+/// OTEL_TRACES_SAMPLER values (OpenTelemetry SDK environment variable specification).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TraceSampler {
+    #[value(name = "always_on")]
+    AlwaysOn,
+    #[value(name = "always_off")]
+    AlwaysOff,
+    #[value(name = "traceidratio")]
+    TraceIdRatio,
+    #[value(name = "parentbased_always_on")]
+    ParentBasedAlwaysOn,
+    #[value(name = "parentbased_always_off")]
+    ParentBasedAlwaysOff,
+    #[value(name = "parentbased_traceidratio")]
+    ParentBasedTraceIdRatio,
+}
+
+fn ratio(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a number from 0 to 1")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -158,6 +223,29 @@ impl ServeArgs {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
     }
+
+    /// The log filter and the setting it came from: RUST_LOG when set and not empty, else
+    /// LOG_LEVEL.
+    pub fn log_filter(&self) -> LogFilter<'_> {
+        match self.rust_log.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(filter) => LogFilter {
+                setting: "RUST_LOG",
+                filter,
+            },
+            None => LogFilter {
+                setting: "LOG_LEVEL",
+                filter: &self.log_level,
+            },
+        }
+    }
+}
+
+/// A log filter (tracing-subscriber's EnvFilter syntax) and the name of the setting it came from,
+/// for the error message when it is invalid.
+#[derive(Debug, Clone, Copy)]
+pub struct LogFilter<'a> {
+    pub setting: &'static str,
+    pub filter: &'a str,
 }
 
 /// Where the database URL came from, and the URL.

@@ -4,10 +4,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use shipshape::configuration::{Cli, Command, ConfigError};
+use shipshape::configuration::{Cli, Command, ConfigError, LogFilter};
 use shipshape::startup::{Application, shutdown_signal};
 use shipshape::storage::Db;
 use shipshape::{client, telemetry};
+
+/// How long the spans still queued at shutdown may take to reach the collector.
+const TRACES_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn main() -> ExitCode {
     // One TLS provider for both reqwest and sqlx (ring: no cmake/NASM in the build).
@@ -48,7 +51,7 @@ fn main() -> ExitCode {
             None => serve(cli.serve).await,
             Some(Command::Serve(args)) => serve(args).await,
             Some(Command::Migrate(db_args)) => {
-                let _ = telemetry::init_logging("info", None);
+                let _log = telemetry::init_logging(migrate_log_filter(), None);
                 let db = Db::connect_lazy(&db_args)?;
                 db.migrate().await?;
                 tracing::info!(database = %db_args.redacted_url(), "migrations applied");
@@ -79,13 +82,40 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: shipshape::configuration::ServeArgs) -> anyhow::Result<ExitCode> {
-    if let Err(e) = telemetry::init_logging(&args.log_level, args.log_format) {
-        eprintln!("shipshape: {e}");
-        return Ok(ExitCode::from(2));
+    // Dropped last: the lines still queued are written before the process exits.
+    let (_log, tracing) = match telemetry::init(args.log_filter(), args.log_format, &args.traces) {
+        Ok(initialised) => initialised,
+        Err(e) => {
+            eprintln!("shipshape: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let served = async {
+        Application::build(args)
+            .await?
+            .run_until_stopped(shutdown_signal())
+            .await
     }
-    Application::build(args)
-        .await?
-        .run_until_stopped(shutdown_signal())
-        .await?;
+    .await;
+    if let Some(tracing) = tracing {
+        // After the last request: every span is queued; send them before exiting.
+        tracing.shutdown(TRACES_FLUSH_TIMEOUT).await;
+    }
+    served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `migrate` logs at `info`, or as RUST_LOG says.
+fn migrate_log_filter() -> LogFilter<'static> {
+    match std::env::var("RUST_LOG") {
+        Ok(filter) if !filter.trim().is_empty() => LogFilter {
+            setting: "RUST_LOG",
+            // Once per process.
+            filter: filter.leak(),
+        },
+        _ => LogFilter {
+            setting: "LOG_LEVEL",
+            filter: "info",
+        },
+    }
 }

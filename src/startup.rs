@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::configuration::{ConfigError, ServeArgs};
 use crate::routes::{self, App, Limits};
-use crate::state::{AppState, BodyLimit, Greeting, OpenApiJson, Readiness};
+use crate::state::{AppState, BodyLimit, Greeting, OpenApiJson, Parts, Readiness};
 use crate::storage::Db;
 use crate::telemetry::Metrics;
 
@@ -44,14 +44,14 @@ impl Application {
         let metrics = Metrics::new()?;
         let readiness = Readiness::default();
         let openapi = serde_json::to_vec(&routes::openapi())?;
-        let state = AppState {
+        let state = AppState::new(Parts {
             db: db.clone(),
-            greeting: Greeting(args.greeting.as_str().into()),
+            greeting: Greeting(Bytes::from(args.greeting.clone())),
             readiness: readiness.clone(),
             body_limit: BodyLimit(args.max_body_bytes),
             metrics: metrics.clone(),
             openapi: OpenApiJson(Bytes::from(openapi)),
-        };
+        });
         let limits = Limits {
             max_body_bytes: args.max_body_bytes,
             request_timeout: args.request_timeout(),

@@ -10,8 +10,11 @@ use bytes::Bytes;
 use crate::storage::Db;
 use crate::telemetry::Metrics;
 
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// Cloned for every request (axum hands each route a copy), so one reference count, not six.
+#[derive(Clone)]
+pub struct AppState(Arc<Parts>);
+
+pub struct Parts {
     pub db: Db,
     pub greeting: Greeting,
     pub readiness: Readiness,
@@ -20,9 +23,35 @@ pub struct AppState {
     pub openapi: OpenApiJson,
 }
 
-/// The body of `/` and `/hello`.
+impl AppState {
+    pub fn new(parts: Parts) -> Self {
+        AppState(Arc::new(parts))
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+}
+
+macro_rules! part {
+    ($field:ident: $type:ty) => {
+        impl FromRef<AppState> for $type {
+            fn from_ref(state: &AppState) -> Self {
+                state.0.$field.clone()
+            }
+        }
+    };
+}
+part!(db: Db);
+part!(greeting: Greeting);
+part!(readiness: Readiness);
+part!(body_limit: BodyLimit);
+part!(metrics: Metrics);
+part!(openapi: OpenApiJson);
+
+/// The body of `/` and `/hello` (`Bytes`: each response shares it, nothing is copied).
 #[derive(Clone)]
-pub struct Greeting(pub Arc<str>);
+pub struct Greeting(pub Bytes);
 
 /// False once shutdown has begun: `/readyz` fails so load balancers stop sending traffic.
 #[derive(Clone, Default)]

@@ -1,49 +1,144 @@
 //! Logs and metrics: one JSON line per request, and the RED metrics Prometheus scrapes.
 
-use std::io::IsTerminal;
-use std::sync::Arc;
+use std::future::Future;
+use std::io::{BufWriter, IsTerminal};
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::Method;
-use axum::middleware::Next;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
-use metrics::{Gauge, Key, Label, Level, Metadata, Recorder};
+use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-use tracing_subscriber::EnvFilter;
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::filter::{FilterExt, filter_fn};
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::JsonFields;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
-use crate::configuration::LogFormat;
+use crate::configuration::{LogFilter, LogFormat, TraceArgs};
+
+mod json_lines;
+pub mod otel;
+
+use json_lines::JsonLines;
 
 /// Installs the process's log subscriber: `format` or, when not given, JSON unless stdout is a
 /// terminal. Fails on an invalid LOG_LEVEL filter.
-pub fn init_logging(level: &str, format: Option<LogFormat>) -> anyhow::Result<()> {
-    let format = format.unwrap_or(if std::io::stdout().is_terminal() {
+///
+/// Lines are written by a thread of their own (tracing-appender), in batches: a request does not
+/// wait for a write(2) to stdout, a pipe that can be slow or full, and a busy server makes one
+/// write per batch instead of one per line. Nothing is dropped: when the queue (4096 lines) is
+/// full, requests wait, as they did on stdout. Lines still queued are written when the guard is dropped; a process
+/// killed with SIGKILL loses the last milliseconds of them.
+pub fn init_logging(
+    filter: LogFilter<'_>,
+    format: Option<LogFormat>,
+) -> anyhow::Result<WorkerGuard> {
+    let (writer, guard) = stdout_writer();
+    init_logging_to(filter, default_format(format), writer)?;
+    Ok(guard)
+}
+
+/// `init_logging`, and the trace exporter when an OTLP endpoint is configured ([`init_to`]).
+pub fn init(
+    filter: LogFilter<'_>,
+    format: Option<LogFormat>,
+    traces: &TraceArgs,
+) -> anyhow::Result<(WorkerGuard, Option<otel::Tracing>)> {
+    let (writer, guard) = stdout_writer();
+    let tracing = init_to(filter, default_format(format), writer, traces)?;
+    Ok((guard, tracing))
+}
+
+fn default_format(format: Option<LogFormat>) -> LogFormat {
+    format.unwrap_or(if std::io::stdout().is_terminal() {
         LogFormat::Pretty
     } else {
         LogFormat::Json
-    });
-    init_logging_to(level, format, std::io::stdout)
+    })
+}
+
+fn stdout_writer() -> (NonBlocking, WorkerGuard) {
+    NonBlockingBuilder::default()
+        // tracing-appender's default is 128,000 lines (~40 MB of memory when stdout is slow);
+        // a few thousand keep the writes batched and the memory bounded.
+        .buffered_lines_limit(4096)
+        .lossy(false)
+        .thread_name("shipshape-log")
+        .finish(BufWriter::with_capacity(64 * 1024, std::io::stdout()))
+}
+
+/// The log subscriber and, when an OTLP endpoint is configured, the trace exporter (see
+/// [`otel`]); the [`otel::Tracing`] handle flushes it at shutdown. Without an endpoint the
+/// subscriber is exactly the one of [`init_logging_to`], and no span is ever made.
+pub fn init_to<W>(
+    filter: LogFilter<'_>,
+    format: LogFormat,
+    writer: W,
+    traces: &TraceArgs,
+) -> anyhow::Result<Option<otel::Tracing>>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let env_filter = env_filter(filter)?;
+    let Some((provider, endpoint)) = otel::provider(traces)? else {
+        init_logging_to(filter, format, writer)?;
+        return Ok(None);
+    };
+    // Per-layer filters: the log lines keep their filter and never see the spans; the
+    // OpenTelemetry layer sees only the spans this crate makes.
+    let logs = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .fmt_fields(JsonFields::new())
+            .event_format(JsonLines::default())
+            .with_filter(env_filter.and(filter_fn(|m| !otel::is_exported(m))))
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_filter(env_filter.and(filter_fn(|m| !otel::is_exported(m))))
+            .boxed(),
+    };
+    let (spans, tracing) = otel::layer(provider, endpoint);
+    let installed = tracing_subscriber::registry()
+        .with(logs)
+        .with(spans.with_filter(filter_fn(otel::is_exported)))
+        .try_init();
+    if installed.is_err() {
+        return Ok(None); // a subscriber was there already (tests); it stays
+    }
+    tracing::info!(endpoint = %tracing.endpoint, "traces: exporting over OTLP/HTTP");
+    Ok(Some(tracing))
+}
+
+fn env_filter(filter: LogFilter<'_>) -> anyhow::Result<EnvFilter> {
+    let LogFilter { setting, filter } = filter;
+    EnvFilter::try_new(filter).map_err(|e| anyhow::anyhow!("invalid {setting} {filter:?}: {e}"))
 }
 
 /// The same subscriber writing elsewhere (tests read the lines back). A second call keeps the
 /// first subscriber.
-pub fn init_logging_to<W>(level: &str, format: LogFormat, writer: W) -> anyhow::Result<()>
+pub fn init_logging_to<W>(filter: LogFilter<'_>, format: LogFormat, writer: W) -> anyhow::Result<()>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_new(level)
-        .map_err(|e| anyhow::anyhow!("invalid LOG_LEVEL {level:?}: {e}"))?;
+    let filter = env_filter(filter)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
     let _ = match format {
         LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
+            .fmt_fields(JsonFields::new())
+            .event_format(JsonLines::default())
             .try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
@@ -58,8 +153,10 @@ static METADATA: Metadata<'static> = Metadata::new("shipshape", Level::INFO, Non
 /// The application's metrics. Each application has its own registry (not the process-global
 /// recorder), so applications started side by side, as the tests do, count separately.
 #[derive(Clone)]
-pub struct Metrics {
-    recorder: Arc<PrometheusRecorder>,
+pub struct Metrics(Arc<Registry>);
+
+struct Registry {
+    recorder: PrometheusRecorder,
     handle: PrometheusHandle,
     in_flight: Gauge,
 }
@@ -75,11 +172,11 @@ impl Metrics {
         let handle = recorder.handle();
         let in_flight =
             recorder.register_gauge(&Key::from_name("http_requests_in_flight"), &METADATA);
-        let metrics = Metrics {
-            recorder: Arc::new(recorder),
+        let metrics = Metrics(Arc::new(Registry {
+            recorder,
             handle,
             in_flight,
-        };
+        }));
         metrics.gauge(
             "shipshape_build_info",
             vec![
@@ -92,32 +189,43 @@ impl Metrics {
     }
 
     pub fn gauge(&self, name: &'static str, labels: Vec<Label>, value: f64) {
-        self.recorder
+        self.0
+            .recorder
             .register_gauge(&Key::from_parts(name, labels), &METADATA)
             .set(value);
     }
 
-    fn request(&self, method: String, route: String, status: u16, latency: Duration) {
+    /// The handles of one request series, registered once; requests then only add to them.
+    fn series(&self, method: &'static str, route: &str, status: StatusCode) -> Series {
         let labels = vec![
-            Label::new("method", method.clone()),
-            Label::new("route", route.clone()),
-            Label::new("status", status.to_string()),
+            Label::from_static_parts("method", method),
+            Label::new("route", route.to_owned()),
+            Label::new("status", status.as_str().to_owned()),
         ];
-        self.recorder
-            .register_counter(&Key::from_parts("http_requests_total", labels), &METADATA)
-            .increment(1);
-        let labels = vec![Label::new("method", method), Label::new("route", route)];
-        self.recorder
-            .register_histogram(
-                &Key::from_parts("http_request_duration_seconds", labels),
-                &METADATA,
-            )
-            .record(latency.as_secs_f64());
+        let requests = self
+            .0
+            .recorder
+            .register_counter(&Key::from_parts("http_requests_total", labels), &METADATA);
+        let labels = vec![
+            Label::from_static_parts("method", method),
+            Label::new("route", route.to_owned()),
+        ];
+        let duration = self.0.recorder.register_histogram(
+            &Key::from_parts("http_request_duration_seconds", labels),
+            &METADATA,
+        );
+        Series {
+            method,
+            route: route.into(),
+            status,
+            requests,
+            duration,
+        }
     }
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        self.handle.render()
+        self.0.handle.render()
     }
 
     /// Drains histogram samples into the exporter's buckets every few seconds, until dropped.
@@ -125,65 +233,212 @@ impl Metrics {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
             tick.tick().await;
-            self.handle.run_upkeep();
+            self.0.handle.run_upkeep();
         }
     }
 }
 
-/// One access-log line and the RED metrics per request.
-pub async fn observe(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = match *req.method() {
-        Method::GET
-        | Method::HEAD
-        | Method::POST
-        | Method::PUT
-        | Method::PATCH
-        | Method::DELETE
-        | Method::OPTIONS => req.method().as_str().to_owned(),
-        _ => "OTHER".to_owned(), // bounded label values
-    };
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let path = req.uri().path().to_owned();
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-
-    metrics.in_flight.increment(1.0);
-    // Decrements even when the client goes away and the future is dropped.
-    let in_flight = metrics.in_flight.clone();
-    let _guard = Guard(Some(move || in_flight.decrement(1.0)));
-
-    let res = next.run(req).await;
-
-    let status = res.status().as_u16();
-    let latency = start.elapsed();
-    tracing::info!(
-        target: "shipshape::access",
-        method,
-        route,
-        path,
-        status,
-        latency_ms = latency.as_secs_f64() * 1000.0,
-        request_id,
-        "request"
-    );
-    metrics.request(method, route, status, latency);
-    res
+/// The counter and histogram of one (method, route, status).
+struct Series {
+    method: &'static str,
+    route: Box<str>,
+    status: StatusCode,
+    requests: Counter,
+    duration: Histogram,
 }
 
-struct Guard<F: FnOnce()>(Option<F>);
+/// One access-log line and the RED metrics per request. A tower layer rather than
+/// `axum::middleware::from_fn`, which boxes the inner service and the future of every request.
+#[derive(Clone)]
+pub struct ObserveLayer {
+    metrics: Metrics,
+}
 
-impl<F: FnOnce()> Drop for Guard<F> {
-    fn drop(&mut self) {
-        if let Some(f) = self.0.take() {
-            f();
+impl ObserveLayer {
+    pub fn new(metrics: Metrics) -> Self {
+        ObserveLayer { metrics }
+    }
+}
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe {
+            inner,
+            metrics: self.metrics.clone(),
+            series: Arc::default(),
         }
+    }
+}
+
+#[derive(Clone)]
+pub struct Observe<S> {
+    inner: S,
+    metrics: Metrics,
+    /// The series this service has recorded to. The layer wraps each route on its own, so the list
+    /// is short and its route is mostly one; it is searched by every label, so that stays correct
+    /// whatever it holds.
+    series: Arc<RwLock<Vec<Series>>>,
+}
+
+impl<S, B> Service<Request> for Observe<S>
+where
+    S: Service<Request, Response = Response<B>>,
+{
+    type Response = Response<B>;
+    type Error = S::Error;
+    type Future = ObserveFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let seen = Seen {
+            start: Instant::now(),
+            method: method_label(req.method()),
+            route: req.extensions().get::<MatchedPath>().cloned(),
+            uri: req.uri().clone(),
+            request_id: req.headers().get("x-request-id").cloned(),
+            in_flight: InFlight::enter(&self.metrics),
+            series: self.series.clone(),
+            span: None,
+        };
+        let mut seen = seen;
+        if otel::enabled() {
+            let route = seen.route.as_ref().map(MatchedPath::as_str);
+            seen.span = Some(otel::request_span(
+                seen.method,
+                route,
+                seen.uri.path(),
+                req.headers(),
+            ));
+        }
+        ObserveFuture {
+            inner: self.inner.call(req),
+            seen: Some(seen),
+        }
+    }
+}
+
+/// Bounded label values.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// What is known of a request before it is handled.
+struct Seen {
+    start: Instant,
+    method: &'static str,
+    route: Option<MatchedPath>,
+    uri: Uri,
+    request_id: Option<HeaderValue>,
+    in_flight: InFlight,
+    series: Arc<RwLock<Vec<Series>>>,
+    /// The request's span, when traces are exported.
+    span: Option<tracing::Span>,
+}
+
+impl Seen {
+    fn finish(self, status: StatusCode) {
+        let latency = self.start.elapsed();
+        let route = self.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let trace_id = self
+            .span
+            .as_ref()
+            .and_then(|span| otel::end_request_span(span, status.as_u16()));
+        tracing::info!(
+            target: "shipshape::access",
+            method = self.method,
+            route,
+            path = self.uri.path(),
+            status = status.as_u16(),
+            latency_ms = latency.as_secs_f64() * 1000.0,
+            request_id = self.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default(),
+            trace_id = trace_id.map(tracing::field::display),
+            "request"
+        );
+        let matches =
+            |s: &Series| s.status == status && s.method == self.method && &*s.route == route;
+        let known = self.series.read().ok().and_then(|list| {
+            list.iter().find(|s| matches(s)).map(|s| {
+                s.requests.increment(1);
+                s.duration.record(latency.as_secs_f64());
+            })
+        });
+        if known.is_none() {
+            let series = self.in_flight.metrics.series(self.method, route, status);
+            series.requests.increment(1);
+            series.duration.record(latency.as_secs_f64());
+            if let Ok(mut list) = self.series.write()
+                && !list.iter().any(matches)
+            {
+                list.push(series);
+            }
+        }
+    }
+}
+
+/// Counts the request in `http_requests_in_flight` until dropped, also when the client goes away
+/// and the request's future is dropped unfinished.
+struct InFlight {
+    metrics: Metrics,
+}
+
+impl InFlight {
+    fn enter(metrics: &Metrics) -> Self {
+        metrics.0.in_flight.increment(1.0);
+        InFlight {
+            metrics: metrics.clone(),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.metrics.0.in_flight.decrement(1.0);
+    }
+}
+
+pin_project! {
+    pub struct ObserveFuture<F> {
+        #[pin]
+        inner: F,
+        seen: Option<Seen>,
+    }
+}
+
+impl<F, B, E> Future for ObserveFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        // The handler runs inside the request span (when there is one), so that the spans it
+        // makes (database calls) are its children.
+        let entered = this
+            .seen
+            .as_ref()
+            .and_then(|s| s.span.as_ref())
+            .map(tracing::Span::enter);
+        let result = this.inner.poll(cx);
+        drop(entered);
+        let result = ready!(result);
+        if let (Ok(res), Some(seen)) = (&result, this.seen.take()) {
+            seen.finish(res.status());
+        }
+        Poll::Ready(result)
     }
 }

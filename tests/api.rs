@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 on_both_backends!(
     hello_and_root,
     create_get_list,
+    list_bytes,
     create_validation_matrix,
     body_formats_and_media_types,
     body_size_limit,
@@ -85,6 +86,35 @@ async fn create_get_list(b: Backend) {
         json!([alice, bob]),
         "ascending id, unknown query parameters ignored"
     );
+}
+
+/// The list's exact bytes, each user as `GET /api/users/{id}/` writes it, with text that must be
+/// escaped (quotes, backslashes, control characters, non-ASCII), also under limit and offset.
+async fn list_bytes(b: Backend) {
+    let s = TestApp::spawn(&b).await;
+    let names = [
+        "Plain",
+        "Quote \" and \\ back",
+        "Tab\tthen\u{1}ctl",
+        "Zoë 日本 😀",
+        "</script>",
+    ];
+    let mut singles = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let id = s.create_user(&format!("b{i}"), name).await["id"].clone();
+        singles.push(s.get(&format!("/api/users/{id}/")).await.text);
+    }
+    for (query, range) in [("", 0..5), ("?limit=2&offset=1", 1..3), ("?offset=4", 4..5)] {
+        let res = s.get(&format!("/api/users/{query}")).await;
+        assert_eq!(res.status, 200);
+        assert_eq!(res.header("content-type"), JSON);
+        assert_eq!(
+            res.text,
+            format!("[{}]", singles[range].join(",")),
+            "{query}"
+        );
+    }
+    assert_eq!(s.get("/api/users/?offset=5").await.text, "[]");
 }
 
 async fn create_validation_matrix(b: Backend) {

@@ -14,6 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 on_both_backends!(
     acknowledged_writes_survive_kill_9,
+    kill_9_during_concurrent_creates,
     graceful_shutdown_finishes_in_flight_requests,
     concurrent_migrations,
     healthcheck_subcommand,
@@ -29,6 +30,53 @@ async fn acknowledged_writes_survive_kill_9(b: Backend) {
     // SIGKILL right after the last acknowledgement: no shutdown code runs.
     let s = s.crash_and_restart().await;
     assert_eq!(s.users().await, Value::Array(created));
+}
+
+/// SIGKILL while 32 clients create users as fast as they are answered, so that writes are
+/// queued, in a transaction and being committed at that instant: every 201 is there after the
+/// restart, with the id and dni it was answered with.
+async fn kill_9_during_concurrent_creates(b: Backend) {
+    let s = Server::start(&b).await;
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let clients: Vec<_> = (0..32)
+        .map(|c| {
+            let (http, acked) = ((*s).clone(), acked.clone());
+            tokio::spawn(async move {
+                for n in 0.. {
+                    let body = json!({"dni": format!("c{c}-{n}"), "name": format!("Client {c}")});
+                    let req = http.request(Method::POST, "/api/users/").json(&body);
+                    match req.send().await {
+                        Ok(res) if res.status() == 201 => match res.json::<Value>().await {
+                            Ok(user) => acked.lock().unwrap().push(user),
+                            Err(_) => return, // killed while the body was on its way
+                        },
+                        Ok(res) => panic!("unexpected {}", res.status()),
+                        Err(_) => return, // the server is gone
+                    }
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while acked.lock().unwrap().len() < 300 {
+        assert!(Instant::now() < deadline, "too few creates answered");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let s = s.crash_and_restart().await;
+    for c in clients {
+        c.await.unwrap();
+    }
+    let stored: Vec<Value> = s.users().await.as_array().unwrap().clone();
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 300);
+    let missing: Vec<&Value> = acked.iter().filter(|u| !stored.contains(u)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged creates lost, e.g. {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(5)]
+    );
 }
 
 async fn graceful_shutdown_finishes_in_flight_requests(b: Backend) {

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
+use bytes::Bytes;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -16,14 +17,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[utoipa::path(get, path = "/", tag = "hello",
     responses((status = 200, description = "The greeting", content_type = "text/html; charset=utf-8", body = String)))]
-async fn root(greeting: State<Greeting>) -> Html<String> {
+async fn root(greeting: State<Greeting>) -> Html<Bytes> {
     hello(greeting).await
 }
 
 #[utoipa::path(get, path = "/hello", tag = "hello",
     responses((status = 200, description = "The greeting (default `Hello World from BenchSci!`)", content_type = "text/html; charset=utf-8", body = String)))]
-async fn hello(State(greeting): State<Greeting>) -> Html<String> {
-    Html(greeting.0.to_string())
+async fn hello(State(greeting): State<Greeting>) -> Html<Bytes> {
+    Html(greeting.0)
 }
 
 /// As the original (Flask) answered it: empty, with the methods.

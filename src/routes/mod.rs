@@ -1,6 +1,7 @@
 //! The HTTP surface: every route, the OpenAPI document generated from the same list, and the
 //! middleware every response passes through.
 
+mod guard;
 mod hello;
 mod ops;
 mod users;
@@ -8,14 +9,13 @@ mod wire;
 
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::{Router, error_handling::HandleErrorLayer};
 use serde_json::{Value, json};
-use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::util::MapRequest;
-use tower::{BoxError, Layer, ServiceBuilder};
+use tower::{Layer, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -49,13 +49,7 @@ pub type App = MapRequest<Router, fn(Request) -> Request>;
 fn routes(limits: &Limits) -> OpenApiRouter<AppState> {
     // Client-facing routes get a timeout and load shedding; probes and metrics do not, so an
     // overloaded pod is not also declared dead.
-    let guarded = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(overload_error))
-        .load_shed()
-        .layer(GlobalConcurrencyLimitLayer::new(
-            limits.max_concurrent_requests,
-        ))
-        .timeout(limits.request_timeout);
+    let guarded = guard::GuardLayer::new(limits.max_concurrent_requests, limits.request_timeout);
     let public = users::router().merge(hello::router()).layer(guarded);
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(public)
@@ -101,26 +95,12 @@ pub fn openapi() -> Value {
     doc
 }
 
-/// The whole application.
+/// The whole application. Every layer of the stack below wraps each route on its own, and axum
+/// clones a route for each request, so they are given as one stack: one `Router::layer` call is
+/// one boxed service per request, where each call would add another.
 pub fn app(state: AppState, limits: &Limits) -> App {
-    let router: Router = routes(limits)
-        .split_for_parts()
-        .0
-        .fallback(drf::routing::not_found)
-        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.")
-                .into_response()
-        }))
-        .layer(axum::middleware::from_fn(
-            drf::routing::json_method_not_allowed,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.metrics.clone(),
-            telemetry::observe,
-        ))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+    // Outermost first.
+    let every_response = ServiceBuilder::new()
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(security_header(header::REFERRER_POLICY, "same-origin"))
@@ -128,6 +108,20 @@ pub fn app(state: AppState, limits: &Limits) -> App {
             HeaderName::from_static("cross-origin-opener-policy"),
             "same-origin",
         ))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(telemetry::ObserveLayer::new(state.metrics().clone()))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.")
+                .into_response()
+        }))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes));
+    let router: Router = routes(limits)
+        .split_for_parts()
+        .0
+        .fallback(drf::routing::not_found)
+        .method_not_allowed_fallback(drf::routing::method_not_allowed)
+        .layer(every_response)
         .with_state(state);
     // Before routing, so that `/api/users` reaches the `/api/users/` route.
     tower::util::MapRequestLayer::new(drf::routing::add_trailing_slash as fn(Request) -> Request)
@@ -136,15 +130,4 @@ pub fn app(state: AppState, limits: &Limits) -> App {
 
 fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
-}
-
-async fn overload_error(err: BoxError) -> ApiError {
-    if err.is::<tower::timeout::error::Elapsed>() {
-        ApiError::unavailable("Request timed out.")
-    } else if err.is::<tower::load_shed::error::Overloaded>() {
-        ApiError::unavailable("Server overloaded, try again later.")
-    } else {
-        tracing::error!(error = %err, "middleware error");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.")
-    }
 }

@@ -6,18 +6,19 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use crate::domain::{NewUser, User};
 use crate::drf::negotiation::{Allow, negotiate, query_pairs};
 use crate::drf::parsers::request_fields;
-use crate::drf::routing::parse_id;
+use crate::drf::routing::{method_not_allowed, parse_id};
 use crate::drf::{ApiError, metadata::metadata, serializer};
 use crate::state::{AppState, BodyLimit};
-use crate::storage::{Db, DbError, UserRow};
+use crate::storage::{Db, DbError, Listed, UserRow};
 
 use super::wire::{
     BadRequest, Detail, NewUserForm, NewUserJson, NewUserMultipart, UserJson, UserPatchForm,
@@ -31,27 +32,34 @@ pub const MAX_LIMIT: i64 = 1000;
 
 pub fn router() -> OpenApiRouter<AppState> {
     let root = OpenApiRouter::new()
-        .routes(routes!(api_root))
+        .routes(json_405(routes!(api_root)))
         .route_layer(from_fn_with_state(Allow("GET, HEAD, OPTIONS"), negotiate));
     let list = OpenApiRouter::new()
-        .routes(routes!(list_users, create_user, options_list))
+        .routes(json_405(routes!(list_users, create_user, options_list)))
         .route_layer(from_fn_with_state(
             Allow("GET, POST, HEAD, OPTIONS"),
             negotiate,
         ));
     let detail = OpenApiRouter::new()
-        .routes(routes!(
+        .routes(json_405(routes!(
             get_user,
             update_user,
             patch_user,
             delete_user,
             options_detail
-        ))
+        )))
         .route_layer(from_fn_with_state(
             Allow("GET, PUT, PATCH, DELETE, HEAD, OPTIONS"),
             negotiate,
         ));
     root.merge(list).merge(detail)
+}
+
+/// The path's own 405, set before `negotiate` is layered, so that the 405 also carries the path's
+/// `Allow` in DRF's order and `Vary` (the router-wide 405 fallback would replace an unlayered one).
+fn json_405(mut routes: UtoipaMethodRouter<AppState>) -> UtoipaMethodRouter<AppState> {
+    routes.2 = routes.2.fallback(method_not_allowed);
+    routes
 }
 
 fn user_json(row: UserRow) -> Json<UserJson> {
@@ -88,10 +96,7 @@ struct ListParams {
 #[utoipa::path(get, path = "/api/users/", tag = "users", params(ListParams),
     responses((status = 200, description = "Users in ascending id order", body = [UserJson]),
               (status = 400, description = "Invalid limit or offset", body = BadRequest)))]
-async fn list_users(
-    State(db): State<Db>,
-    RawQuery(query): RawQuery,
-) -> Result<Json<Vec<UserJson>>, ApiError> {
+async fn list_users(State(db): State<Db>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
     let pairs = query_pairs(query.as_deref().unwrap_or_default());
     let param = |key: &str, min: i64, max: i64| -> Result<Option<i64>, ApiError> {
         match pairs.iter().rev().find(|(k, _)| k == key) {
@@ -107,10 +112,14 @@ async fn list_users(
     };
     let limit = param("limit", 1, MAX_LIMIT)?;
     let offset = param("offset", 0, i64::MAX)?.unwrap_or(0);
-    let rows = db.list(limit, offset).await?;
-    Ok(Json(
-        rows.into_iter().map(|r| User::from(r).into()).collect(),
-    ))
+    Ok(match db.list_for_api(limit, offset).await? {
+        // The same bytes `Json` writes (tests/api.rs compares the two backends' bodies).
+        Listed::Json(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Listed::Rows(rows) => {
+            let users: Vec<UserJson> = rows.into_iter().map(|r| User::from(r).into()).collect();
+            Json(users).into_response()
+        }
+    })
 }
 
 /// A query integer: digits with an optional minus sign, nothing else.

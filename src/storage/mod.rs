@@ -2,11 +2,14 @@
 //! migrations, and PostgreSQL credentials that can change while the server runs.
 
 mod credentials;
+mod group_commit;
+mod sqlite_read;
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -18,6 +21,8 @@ use sqlx::{Postgres, Sqlite};
 use crate::configuration::{ConfigError, DatabaseUrl, DbArgs};
 
 pub use credentials::CredentialFile;
+use group_commit::{GroupCommit, Write, Written};
+use sqlite_read::ReadPool;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
@@ -28,6 +33,12 @@ pub struct UserRow {
     pub id: i64,
     pub dni: String,
     pub name: String,
+}
+
+/// What `Db::list_for_api` answers.
+pub enum Listed {
+    Json(Bytes),
+    Rows(Vec<UserRow>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,12 +83,16 @@ fn is_transient(code: Option<&str>) -> bool {
 /// The database of the process: a pair of SQLite pools or a PostgreSQL pool.
 #[derive(Clone, Debug)]
 pub enum Db {
-    /// SQLite takes one writer at a time. Writers queue for the single `write` connection in
-    /// the pool (FIFO, bounded by the acquire timeout) instead of spinning in SQLite's busy
-    /// handler, which made create latency spiky; readers use `read` concurrently (WAL).
+    /// SQLite takes one writer at a time: `writer` runs every write on the single `write`
+    /// connection, by group commit (one transaction and one fsync for the writes queued
+    /// together), instead of writers spinning in SQLite's busy handler; readers use `read`
+    /// concurrently (WAL). Migrations use `write` too.
+    /// `list` serves the users list (src/storage/sqlite_read.rs).
     Sqlite {
         read: SqlitePool,
         write: SqlitePool,
+        writer: GroupCommit,
+        list: ReadPool,
     },
     Postgres(PgStore),
 }
@@ -155,6 +170,11 @@ impl Db {
                     ))
                 })?;
             }
+            let list = ReadPool::new(
+                opts.get_filename().to_owned(),
+                SQLITE_BUSY_TIMEOUT,
+                args.db_max_connections as usize,
+            );
             let read = SqlitePoolOptions::new()
                 .max_connections(args.db_max_connections)
                 .acquire_timeout(acquire)
@@ -163,7 +183,13 @@ impl Db {
                 .max_connections(1)
                 .acquire_timeout(acquire)
                 .connect_lazy_with(opts);
-            Ok(Db::Sqlite { read, write })
+            let writer = GroupCommit::new(write.clone());
+            Ok(Db::Sqlite {
+                read,
+                write,
+                writer,
+                list,
+            })
         } else if is_postgres_url(url) {
             let opts =
                 postgres_options(url).map_err(|e| ConfigError(format!("{} {e}", source.name())))?;
@@ -248,71 +274,139 @@ impl Db {
     /// True when every embedded migration is applied, with the checksum it has in this binary
     /// (for /ht/, and to skip migrating when there is nothing to do).
     pub async fn migrations_applied(&self) -> Result<bool, DbError> {
-        let applied: Vec<(i64, Vec<u8>)> = on_conn!(self, read, conn => sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success")
-            .fetch_all(conn)
-            .await?);
-        Ok(self.migrator().iter().all(|m| {
-            applied
-                .iter()
-                .any(|(v, sum)| *v == m.version && sum.as_slice() == &*m.checksum)
-        }))
+        self.traced("SELECT", "_sqlx_migrations", async move {
+            let applied: Vec<(i64, Vec<u8>)> = on_conn!(self, read, conn => sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success")
+                .fetch_all(conn)
+                .await?);
+            Ok(self.migrator().iter().all(|m| {
+                applied
+                    .iter()
+                    .any(|(v, sum)| *v == m.version && sum.as_slice() == &*m.checksum)
+            }))
+        })
+        .await
     }
 
     pub async fn ping(&self) -> Result<(), DbError> {
-        on_conn!(self, read, conn => sqlx::query("SELECT 1").execute(conn).await.map(|_| ()).map_err(DbError::from))
+        self.traced("SELECT", "", async move {
+            on_conn!(self, read, conn => sqlx::query("SELECT 1").execute(conn).await.map(|_| ()).map_err(DbError::from))
+        })
+        .await
     }
 
     pub async fn list(&self, limit: Option<i64>, offset: i64) -> Result<Vec<UserRow>, DbError> {
-        // LIMIT -1 / ALL would differ per backend; a huge limit is portable.
-        let limit = limit.unwrap_or(i64::MAX);
-        on_conn!(self, read, conn => sqlx::query_as::<_, UserRow>("SELECT id, dni, name FROM users ORDER BY id LIMIT $1 OFFSET $2")
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(conn)
-            .await
-            .map_err(DbError::from))
+        self.traced("SELECT", "users", async move {
+            // LIMIT -1 / ALL would differ per backend; a huge limit is portable.
+            let limit = limit.unwrap_or(i64::MAX);
+            on_conn!(self, read, conn => sqlx::query_as::<_, UserRow>("SELECT id, dni, name FROM users ORDER BY id LIMIT $1 OFFSET $2")
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(conn)
+                .await
+                .map_err(DbError::from))
+        })
+        .await
+    }
+
+    /// The users `list` reads: on SQLite already as the API's JSON array
+    /// (`[{"id":..,"dni":..,"name":..},..]`), on PostgreSQL as rows.
+    pub async fn list_for_api(&self, limit: Option<i64>, offset: i64) -> Result<Listed, DbError> {
+        match self {
+            Db::Sqlite { list, .. } => {
+                let call = list.list_json(limit.unwrap_or(i64::MAX), offset);
+                let json = self.traced("SELECT", "users", call);
+                Ok(Listed::Json(json.await?))
+            }
+            Db::Postgres(_) => Ok(Listed::Rows(self.list(limit, offset).await?)),
+        }
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<UserRow>, DbError> {
-        on_conn!(self, read, conn => sqlx::query_as::<_, UserRow>("SELECT id, dni, name FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(conn)
-            .await
-            .map_err(DbError::from))
+        self.traced("SELECT", "users", async move {
+            on_conn!(self, read, conn => sqlx::query_as::<_, UserRow>("SELECT id, dni, name FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(conn)
+                .await
+                .map_err(DbError::from))
+        })
+        .await
     }
 
     /// Inserts a user; `Conflict` when the dni exists. The unique index decides, atomically.
     pub async fn create(&self, dni: &str, name: &str) -> Result<UserRow, DbError> {
-        const SQL: &str = "INSERT INTO users (dni, name) VALUES ($1, $2) ON CONFLICT (dni) DO NOTHING RETURNING id, dni, name";
-        let row = on_conn!(self, write, conn => sqlx::query_as::<_, UserRow>(SQL)
-            .bind(dni)
-            .bind(name)
-            .fetch_optional(conn)
-            .await?);
-        row.ok_or(DbError::Conflict)
+        self.traced("INSERT", "users", async move {
+            let row = match self {
+                Db::Sqlite { writer, .. } => {
+                    let write = Write::Create {
+                        dni: dni.to_owned(),
+                        name: name.to_owned(),
+                    };
+                    match writer.write(write).await? {
+                        Written::Row(row) => row,
+                        Written::Deleted(_) => unreachable!("a create answers a row"),
+                    }
+                }
+                Db::Postgres(_) => {
+                    on_conn!(self, write, conn => sqlx::query_as::<_, UserRow>(CREATE)
+                    .bind(dni)
+                    .bind(name)
+                    .fetch_optional(conn)
+                    .await?)
+                }
+            };
+            row.ok_or(DbError::Conflict)
+        })
+        .await
     }
 
     /// Updates a user; `Ok(None)` when it does not exist, `Conflict` when the dni is another's.
     pub async fn update(&self, id: i64, dni: &str, name: &str) -> Result<Option<UserRow>, DbError> {
-        const SQL: &str =
-            "UPDATE users SET dni = $1, name = $2 WHERE id = $3 RETURNING id, dni, name";
-        on_conn!(self, write, conn => sqlx::query_as::<_, UserRow>(SQL)
-            .bind(dni)
-            .bind(name)
-            .bind(id)
-            .fetch_optional(conn)
-            .await
-            .map_err(DbError::from))
+        self.traced("UPDATE", "users", async move {
+            match self {
+                Db::Sqlite { writer, .. } => {
+                    let write = Write::Update {
+                        id,
+                        dni: dni.to_owned(),
+                        name: name.to_owned(),
+                    };
+                    match writer.write(write).await? {
+                        Written::Row(row) => Ok(row),
+                        Written::Deleted(_) => unreachable!("an update answers a row"),
+                    }
+                }
+                Db::Postgres(_) => {
+                    on_conn!(self, write, conn => sqlx::query_as::<_, UserRow>(UPDATE)
+                    .bind(dni)
+                    .bind(name)
+                    .bind(id)
+                    .fetch_optional(conn)
+                    .await
+                    .map_err(DbError::from))
+                }
+            }
+        })
+        .await
     }
 
     /// Deletes a user; false when there was none.
     pub async fn delete(&self, id: i64) -> Result<bool, DbError> {
-        let done = on_conn!(self, write, conn => sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id)
-            .execute(conn)
-            .await?
-            .rows_affected());
-        Ok(done > 0)
+        self.traced("DELETE", "users", async move {
+            match self {
+                Db::Sqlite { writer, .. } => match writer.write(Write::Delete { id }).await? {
+                    Written::Deleted(done) => Ok(done),
+                    Written::Row(_) => unreachable!("a delete answers a count"),
+                },
+                Db::Postgres(_) => {
+                    let done = on_conn!(self, write, conn => sqlx::query(DELETE)
+                        .bind(id)
+                        .execute(conn)
+                        .await?
+                        .rows_affected());
+                    Ok(done > 0)
+                }
+            }
+        })
+        .await
     }
 
     /// (size, idle, max) of the (read) pool, for /metrics.
@@ -323,9 +417,29 @@ impl Db {
         }
     }
 
+    /// A call as one client span (`SELECT users`; `table` empty when there is none) when traces
+    /// are exported, inside the request's span; waiting for a connection is part of it.
+    async fn traced<T>(
+        &self,
+        operation: &'static str,
+        table: &'static str,
+        call: impl Future<Output = Result<T, DbError>>,
+    ) -> Result<T, DbError> {
+        let span = crate::telemetry::otel::db_span(self.system(), operation, table);
+        tracing::Instrument::instrument(call, span).await
+    }
+
+    /// The database's name in OpenTelemetry's `db.system.name`.
+    pub fn system(&self) -> &'static str {
+        match self {
+            Db::Sqlite { .. } => "sqlite",
+            Db::Postgres(_) => "postgresql",
+        }
+    }
+
     pub async fn close(&self) {
         match self {
-            Db::Sqlite { read, write } => {
+            Db::Sqlite { read, write, .. } => {
                 write.close().await;
                 read.close().await;
             }
@@ -333,6 +447,10 @@ impl Db {
         }
     }
 }
+
+const CREATE: &str = "INSERT INTO users (dni, name) VALUES ($1, $2) ON CONFLICT (dni) DO NOTHING RETURNING id, dni, name";
+const UPDATE: &str = "UPDATE users SET dni = $1, name = $2 WHERE id = $3 RETURNING id, dni, name";
+const DELETE: &str = "DELETE FROM users WHERE id = $1";
 
 fn stats<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> (u32, usize, u32) {
     (
@@ -342,6 +460,8 @@ fn stats<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> (u32, usize, u32) {
     )
 }
 
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
     Ok(SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
@@ -349,7 +469,7 @@ fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
         // FULL: every commit is fsynced before the response, so an acknowledged write
         // survives a process kill and a power loss (NORMAL in WAL mode survives only the former).
         .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(5))
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
         .foreign_keys(true))
 }
 

@@ -3,11 +3,12 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::ops::Deref;
-use std::sync::{Mutex, Once};
+use std::sync::{Mutex, OnceLock};
 
 use clap::{CommandFactory, FromArgMatches};
-use shipshape::configuration::{Cli, Command, LogFormat, ServeArgs};
+use shipshape::configuration::{Cli, Command, LogFilter, LogFormat, ServeArgs};
 use shipshape::startup::Application;
+use shipshape::telemetry::otel::Tracing;
 
 use super::{Backend, Http};
 
@@ -93,13 +94,44 @@ fn serve_args(argv: &[&str]) -> ServeArgs {
 
 static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
+/// The process's subscriber, installed once per test binary by whichever comes first.
+static TELEMETRY: OnceLock<Option<Tracing>> = OnceLock::new();
+
 /// Every in-process application of this test binary logs here, in the binary's JSON format.
 fn capture_logs() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        shipshape::telemetry::init_logging_to("info", LogFormat::Json, || LogWriter)
+    TELEMETRY.get_or_init(|| {
+        let info = LogFilter {
+            setting: "LOG_LEVEL",
+            filter: "info",
+        };
+        shipshape::telemetry::init_logging_to(info, LogFormat::Json, || LogWriter)
             .expect("log filter");
+        None
     });
+}
+
+/// As the applications of `shipshape serve --otel-exporter-otlp-endpoint <endpoint>` do: logs
+/// captured, and spans exported to `endpoint`. Call it before the first `TestApp` of the test
+/// binary; the handle flushes the exporter.
+pub fn capture_logs_and_traces(endpoint: &str) -> &'static Tracing {
+    let tracing = TELEMETRY.get_or_init(|| {
+        let args = serve_args(&[
+            "shipshape",
+            "serve",
+            "--otel-exporter-otlp-endpoint",
+            endpoint,
+        ]);
+        shipshape::telemetry::init_to(
+            args.log_filter(),
+            LogFormat::Json,
+            || LogWriter,
+            &args.traces,
+        )
+        .expect("telemetry starts")
+    });
+    tracing
+        .as_ref()
+        .expect("traces are set up before the first application of this test binary")
 }
 
 struct LogWriter;

@@ -6,6 +6,7 @@
 
 mod app;
 mod backend;
+mod otlp;
 mod process;
 mod roles;
 mod secret;
@@ -18,8 +19,9 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-pub use app::{TestApp, log_lines};
+pub use app::{TestApp, capture_logs_and_traces, log_lines};
 pub use backend::{Backend, admin_execute, with_database};
+pub use otlp::{Collector, ExportedSpan};
 pub use process::{BIN, SIGTERM, Server};
 pub use roles::{Roles, random_secret};
 pub use secret::SecretDir;
