@@ -18,6 +18,8 @@ cd "$(dirname "$0")/.."
 source scripts/delivery/lib.sh
 # shellcheck source=scripts/lib/cosign.sh
 source scripts/lib/cosign.sh
+# shellcheck source=scripts/delivery/release-bucket.sh
+source scripts/delivery/release-bucket.sh
 
 CLOUD="${DEPLOY_VM_CLOUD:-aws}"
 # The contexts name the signing key COSIGN_KEY (AWS, awskms:///...) or RELEASE_SIGNING_KEY (GCP); deploy
@@ -50,28 +52,6 @@ POLL_SECS="${DEPLOY_VM_POLL_SECS:-10}"
 ARCH="${RELEASE_ARCH:-x86_64}"
 NAME="shipshape-linux-$ARCH"
 POINTER="${RELEASE_PREFIX}current.json"
-
-# ---- the bucket, per cloud ------------------------------------------------------------------------
-obj_get() { # obj_get KEY FILE
-  case "$CLOUD" in
-    aws) aws s3api get-object --region "$AWS_REGION" --bucket "$RELEASE_BUCKET" --key "$1" "$2" >/dev/null ;;
-    gcp) gcloud storage cp --quiet "gs://$RELEASE_BUCKET/$1" "$2" ;;
-  esac
-}
-obj_put() { # obj_put FILE KEY CONTENT-TYPE
-  case "$CLOUD" in
-    aws) aws s3api put-object --region "$AWS_REGION" --bucket "$RELEASE_BUCKET" --key "$2" --body "$1" \
-      --content-type "$3" >/dev/null ;;
-    gcp) gcloud storage cp --quiet --content-type="$3" "$1" "gs://$RELEASE_BUCKET/$2" ;;
-  esac
-}
-verify() { # verify FILE SIG: what the VMs check too (ECDSA P-256 over SHA-256, the signing key's public key)
-  if [ -n "${RELEASE_VERIFY_COMMAND:-}" ]; then
-    $RELEASE_VERIFY_COMMAND "$1" "$2"
-  else
-    cosign verify-blob --insecure-ignore-tlog=true --key "$RELEASE_SIGNING_KEY" --signature "$2" "$1" >/dev/null
-  fi
-}
 
 # ---- 1. the release --------------------------------------------------------------------------------
 check_release() {

@@ -15,6 +15,8 @@ cd "$(dirname "$0")/.."
 source scripts/delivery/lib.sh
 # shellcheck source=scripts/lib/cosign.sh
 source scripts/lib/cosign.sh
+# shellcheck source=scripts/delivery/release-bucket.sh
+source scripts/delivery/release-bucket.sh
 
 CLOUD="${DEPLOY_VM_CLOUD:-aws}"
 RELEASE_SIGNING_KEY="${RELEASE_SIGNING_KEY:-${COSIGN_KEY:-}}"
@@ -38,20 +40,6 @@ NAME="shipshape-linux-$ARCH"
 VERSION="$(git_short_sha)"
 KEY="${RELEASE_PREFIX}releases/$VERSION/$NAME"
 
-obj_get() { # obj_get KEY FILE
-  case "$CLOUD" in
-    aws) aws s3api get-object --region "$AWS_REGION" --bucket "$RELEASE_BUCKET" --key "$1" "$2" >/dev/null ;;
-    gcp) gcloud storage cp --quiet "gs://$RELEASE_BUCKET/$1" "$2" ;;
-  esac
-}
-# Create-only: fails when the object exists.
-obj_create() { # obj_create FILE KEY CONTENT-TYPE
-  case "$CLOUD" in
-    aws) aws s3api put-object --region "$AWS_REGION" --bucket "$RELEASE_BUCKET" --key "$2" --body "$1" \
-      --content-type "$3" --if-none-match '*' >/dev/null ;;
-    gcp) gcloud storage cp --quiet --if-generation-match=0 --content-type="$3" "$1" "gs://$RELEASE_BUCKET/$2" ;;
-  esac
-}
 # cosign sign-blob --key awskms://... | gcpkms://... prints the base64 DER ECDSA P-256 signature over the
 # blob's SHA-256: what the VMs verify with openssl and the public key.
 sign() { # sign FILE > SIG
@@ -59,13 +47,6 @@ sign() { # sign FILE > SIG
     $RELEASE_SIGN_COMMAND "$1"
   else
     cosign sign-blob --yes --tlog-upload=false --key "$RELEASE_SIGNING_KEY" "$1"
-  fi
-}
-verify() { # verify FILE SIG
-  if [ -n "${RELEASE_VERIFY_COMMAND:-}" ]; then
-    $RELEASE_VERIFY_COMMAND "$1" "$2"
-  else
-    cosign verify-blob --insecure-ignore-tlog=true --key "$RELEASE_SIGNING_KEY" --signature "$2" "$1" >/dev/null
   fi
 }
 
