@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{BIN, Backend, Roles, SIGTERM, Server};
+use common::{BIN, Backend, Roles, SIGTERM, Server, assert_configuration_refused};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -268,22 +268,7 @@ async fn configuration_errors_exit_2_with_one_line() {
         (&[("DATABASE_URL_FILE", &url_file)], "DATABASE_URL_FILE"),
     ];
     for (env, mentions) in cases {
-        let out = tokio::process::Command::new(BIN)
-            .current_dir(&dir)
-            .env_clear()
-            .envs(std::env::var("LLVM_PROFILE_FILE").map(|v| ("LLVM_PROFILE_FILE", v)))
-            .envs(env.iter().copied())
-            .output()
-            .await
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{env:?}: {stderr}");
-        assert_eq!(stderr.trim().lines().count(), 1, "{env:?}: {stderr}");
-        assert!(
-            stderr.contains(mentions)
-                || stderr.to_uppercase().contains(&mentions.replace('_', "-")),
-            "{env:?}: {stderr}"
-        );
+        let stderr = assert_configuration_refused(&dir, env, mentions).await;
         assert!(!stderr.contains("hunter2"), "secret echoed: {stderr}");
     }
     let _ = std::fs::remove_dir_all(dir);

@@ -12,8 +12,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::{
-    BIN, Backend, Collector, ExportedSpan, SIGTERM, Server, TestApp, capture_logs_and_traces,
-    log_lines,
+    Backend, Collector, ExportedSpan, SIGTERM, Server, TestApp, assert_configuration_refused,
+    capture_logs_and_traces, log_lines,
 };
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use reqwest::Method;
@@ -390,23 +390,11 @@ async fn invalid_trace_and_log_settings_exit_2_naming_the_setting() {
         ),
     ];
     for (env, mentions) in cases {
-        let out = tokio::process::Command::new(BIN)
-            .current_dir(&dir)
-            .env_clear()
-            .env("DATABASE_URL", &sqlite)
-            .envs(std::env::var("LLVM_PROFILE_FILE").map(|v| ("LLVM_PROFILE_FILE", v)))
-            .envs(env.iter().copied())
-            .output()
-            .await
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{env:?}: {stderr}");
-        assert_eq!(stderr.trim().lines().count(), 1, "{env:?}: {stderr}");
-        assert!(
-            stderr.contains(mentions)
-                || stderr.contains(&format!("--{}", mentions.to_lowercase().replace('_', "-"))),
-            "{env:?}: {stderr}"
-        );
+        let env: Vec<(&str, &str)> = [("DATABASE_URL", sqlite.as_str())]
+            .into_iter()
+            .chain(env.iter().copied())
+            .collect();
+        assert_configuration_refused(&dir, &env, mentions).await;
     }
     let _ = std::fs::remove_dir_all(dir);
 }

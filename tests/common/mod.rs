@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 pub use app::{TestApp, capture_logs_and_traces, log_lines};
 pub use backend::{Backend, admin_execute, with_database};
 pub use otlp::{Collector, ExportedSpan};
-pub use process::{BIN, SIGTERM, Server};
+pub use process::{BIN, SIGTERM, Server, assert_configuration_refused};
 pub use roles::{Roles, random_secret};
 pub use secret::SecretDir;
 

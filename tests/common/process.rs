@@ -163,3 +163,30 @@ fn send_signal(pid: i32, sig: i32) -> i32 {
         .unwrap();
     if status.success() { 0 } else { 1 }
 }
+
+/// Starts the binary in `dir` with only `env` (plus coverage's profile file) and asserts that it
+/// refuses the configuration: exit 2 and one line on stderr that names `setting` (as the variable or
+/// as its flag). Returns that line.
+pub async fn assert_configuration_refused(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+    setting: &str,
+) -> String {
+    let out = Command::new(BIN)
+        .current_dir(dir)
+        .env_clear()
+        .envs(std::env::var("LLVM_PROFILE_FILE").map(|v| ("LLVM_PROFILE_FILE", v)))
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{env:?}: {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{env:?}: {stderr}");
+    let flag = setting.to_lowercase().replace('_', "-");
+    assert!(
+        stderr.contains(setting) || stderr.to_lowercase().contains(&flag),
+        "{env:?}: {stderr}"
+    );
+    stderr
+}
