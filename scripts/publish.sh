@@ -14,13 +14,14 @@ cd "$(dirname "$0")/.."
 source scripts/delivery/lib.sh
 # shellcheck source=scripts/lib/cosign.sh
 source scripts/lib/cosign.sh
+# shellcheck source=scripts/lib/apt.sh
+source scripts/lib/apt.sh
 
 require_env AWS_REGION ECR_REGISTRY COSIGN_KEY
 require_cmd aws docker git
 ensure_python3
 [ -f out/image/shipshape.oci.tar ] || die "no out/image/shipshape.oci.tar: attach the image job's workspace"
 HELM_IMAGE="${HELM_IMAGE:-alpine/helm:3.16.4}"
-SKOPEO_IMAGE="${SKOPEO_IMAGE:-quay.io/skopeo/stable:v1.19.0}"
 SHA="$(git_short_sha)"
 VERSION="$(crate_version)"
 IMAGE_REPO="${ECR_REGISTRY}/shipshape"
@@ -48,11 +49,13 @@ helm() {
     -v "$WORK:$WORK" -v "$PWD:$PWD" -w "$PWD" "$HELM_IMAGE" "$@"
 }
 
-# skopeo from a pinned image when not installed (Docker cannot push an OCI index from an archive).
-skopeo() {
-  if command -v skopeo >/dev/null 2>&1; then command skopeo "$@"; return; fi
-  docker run --rm --user "$(id -u):$(id -g)" -v "$WORK:$WORK" -v "$PWD:$PWD" -w "$PWD" "$SKOPEO_IMAGE" "$@"
+# skopeo pushes the OCI index from the archive (Docker cannot); from the distribution's packages when
+# the runner lacks it (the machine executor's user has password-less sudo).
+need_skopeo() {
+  command -v skopeo >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" -eq 0 ]; then need_apt skopeo; else sudo -E bash -c 'source scripts/lib/apt.sh && need_apt skopeo'; fi
 }
+step "skopeo" need_skopeo
 
 login() {
   aws ecr get-login-password --region "$AWS_REGION" |
