@@ -2,12 +2,12 @@
 # Loopback load test: shipshape (SQLite and PostgreSQL) and a bare hyper server, plus the Python
 # originals when their URLs are given. Prints a table of median req/s and latency; see
 # docs/performance.md for how the numbers in it were taken. Not a test: nothing here passes or
-# fails on speed, but any step that breaks (build, start, seed, wrk) fails the script.
+# fails on speed, but any step that breaks (build, start, filling in users, wrk) fails the script.
 #
 #   BENCH_SECONDS=10       duration of one wrk run        BENCH_ROUNDS=3   runs per target (median)
 #   BENCH_CONNECTIONS=64   wrk -c                         BENCH_THREADS=2  wrk -t
 #   BENCH_WARMUP=2         unrecorded seconds per target before round 1
-#   BENCH_SEED_USERS=100   users in the list scenario     BENCH_POSTGRES=1 (0 skips PostgreSQL)
+#   BENCH_USERS=100        users in the list scenario     BENCH_POSTGRES=1 (0 skips PostgreSQL)
 #   BENCH_OUT=out/bench    where runs.tsv and results.md go
 #   BENCH_BIN=target/release/shipshape   the shipshape binary measured (e.g. a static build, to compare)
 #   BENCH_BASELINE_BIN=  an earlier shipshape build, measured beside BENCH_BIN on SQLite (before/after)
@@ -25,7 +25,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
 WARMUP=${BENCH_WARMUP:-2}
-SEED=${BENCH_SEED_USERS:-100}
+USERS_WANTED=${BENCH_USERS:-100}
 USE_PG=${BENCH_POSTGRES:-1}
 OUT=${BENCH_OUT:-out/bench}
 BIN=${BENCH_BIN:-target/release/shipshape}
@@ -34,6 +34,8 @@ SCENARIOS=" ${BENCH_SCENARIOS:-hello list create} "
 
 # shellcheck source=scripts/lib/step.sh
 source scripts/lib/step.sh
+# shellcheck source=scripts/lib/bench-users.sh
+source scripts/lib/bench-users.sh
 
 WORK=$(mktemp -d /tmp/shipshape-bench.XXXXXX)
 PIDS=()
@@ -129,19 +131,9 @@ add_peers() {
   done
 }
 
-count_users() { curl -fsS --max-time 10 "$1/api/users/" | { grep -o '"id":' || true; } | wc -l; }
-
-seed() { # seed TARGET: tops the users list up to $SEED
-  local base=${URL[$1]} have i
-  have=$(count_users "$base")
-  for ((i = have; i < SEED; i++)); do
-    curl -fsS -o /dev/null --max-time 10 -H 'Content-Type: application/json' \
-      -d "{\"dni\":\"seed$(printf '%06d' "$i")\",\"name\":\"Seed User $i\"}" "$base/api/users/"
-  done
-  have=$(count_users "$base")
-  echo "$1: $have users"
-  # A peer DB reused from an earlier run keeps its bench users: the list would not be comparable.
-  [ "$have" -eq "$SEED" ] || { echo "bench: $1 has $have users, want $SEED (fresh peer DB?)" >&2; return 1; }
+count_and_fill() { # count_and_fill TARGET: its users list topped up to $USERS_WANTED
+  fill_users "${URL[$1]}" "$USERS_WANTED"
+  echo "$1: $USERS_WANTED users"
 }
 
 write_lua() {
@@ -285,11 +277,11 @@ main() {
   write_lua
   local t
   for t in shipshape-sqlite shipshape-baseline shipshape-postgres django-gunicorn django-runserver; do
-    [ -z "${URL[$t]:-}" ] || step "seed $SEED users: $t" seed "$t"
+    [ -z "${URL[$t]:-}" ] || step "fill in $USERS_WANTED users: $t" count_and_fill "$t"
   done
   ! want hello || step "GET /hello" scenario hello shipshape-sqlite shipshape-baseline bare-hyper \
     flask-dev
-  ! want list || step "GET /api/users/ ($SEED users)" scenario list shipshape-sqlite \
+  ! want list || step "GET /api/users/ ($USERS_WANTED users)" scenario list shipshape-sqlite \
     shipshape-baseline shipshape-postgres django-gunicorn django-runserver
   # Last: it grows the tables the list scenario reads.
   ! want create || step "POST /api/users/" scenario create shipshape-sqlite shipshape-baseline \

@@ -21,6 +21,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib/apt.sh
 # shellcheck source=scripts/lib/step.sh
 source scripts/lib/step.sh
+# shellcheck source=scripts/lib/bench-users.sh
+source scripts/lib/bench-users.sh
 
 INFERNO_VERSION=0.12.8
 SCENARIOS=" ${PROFILE_SCENARIOS:-hello list} "
@@ -86,14 +88,6 @@ shipshape_env() {
   ENV=(env BIND_ADDRESS=127.0.0.1 PORT=0 LOG_FORMAT=json DATABASE_URL="sqlite://$WORK/$1.db")
 }
 
-seed() { # seed BASE: 100 users, as scripts/bench.sh's list scenario
-  local i
-  for ((i = 0; i < 100; i++)); do
-    curl -fsS -o /dev/null --max-time 60 -H 'Content-Type: application/json' \
-      -d "{\"dni\":\"seed$(printf '%06d' "$i")\",\"name\":\"Seed User $i\"}" "$1/api/users/"
-  done
-}
-
 path_of() { case $1 in hello) echo /hello ;; *) echo /api/users/ ;; esac; }
 
 write_lua() {
@@ -130,7 +124,7 @@ perf_scenario() {
   shipshape_env "perf-$scen"
   start "perf-$scen" "$log" "${ENV[@]}" "$BIN" serve
   base=$(url "perf-$scen")
-  [ "$scen" = hello ] || seed "$base"
+  [ "$scen" = hello ] || fill_users "$base" 100
   p=$(pid "perf-$scen")
   wrk -t1 -c64 -d2s "$base$(path_of "$scen")" >/dev/null # warm-up
   perf record -q -F 499 -g --call-graph dwarf,16384 -p "$p" -o "$WORK/perf-$scen.data" -- sleep "$SECS" &
@@ -201,7 +195,7 @@ callgrind_target() {
   fi
   start "cg-$scen-$t" "$log" "${cmd[@]}"
   base=$(url "cg-$scen-$t")
-  [ "$scen" != list ] || seed "$base"
+  [ "$scen" != list ] || fill_users "$base" 100
   p=$(pid "cg-$scen-$t")
   # Warm: connections, caches, lazily built state.
   # Instrumented from here on (start-up ran natively), counted from the zeroing on.
