@@ -26,7 +26,7 @@ SCRIPTS=(scripts/pipeline-check.sh scripts/test-postgres.sh scripts/coverage.sh 
   scripts/delivery/lib.sh scripts/delivery/test-deploy-vm.sh scripts/delivery/test-tf-plan-apply.sh
   scripts/provision.sh scripts/e2e.sh scripts/lib/step.sh scripts/lib/habitat.sh scripts/lib/debian-archive.sh
   scripts/lib/image-args.sh deploy/compose/pg-tls.sh .ci/run
-  scripts/publish-vm.sh scripts/delivery/release-bucket.sh scripts/lib/cosign.sh scripts/delivery/test-cosign-install.sh scripts/delivery/test-eks-platform.sh
+  scripts/bench.sh scripts/profile.sh scripts/lib/bench-users.sh scripts/publish-vm.sh scripts/delivery/release-bucket.sh scripts/lib/cosign.sh scripts/delivery/test-cosign-install.sh scripts/delivery/test-eks-platform.sh
   scripts/delivery/test-publish.sh scripts/arm64-build.sh)
 
 WORK="$(mktemp -d)"
