@@ -4,33 +4,18 @@ alarms of infra/aws/eks are held to the same runbook by tests/infra/test_runbook
 
 from __future__ import annotations
 
-import re
+import sys
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts" / "lib"))
+from markdown_anchors import anchors, slug  # noqa: E402
+
 RULES = ROOT / "deploy/helm/shipshape/files/prometheus-rules.yaml"
 RUNBOOK = ROOT / "docs/runbook-eks.md"
 RUNBOOK_PATH = "docs/runbook-eks.md"
-
-
-def slug(heading: str) -> str:
-    """The anchor GitHub renders for a Markdown heading: lower case, punctuation dropped (but `-` and
-    `_`), spaces to hyphens."""
-    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
-    return text.replace(" ", "-")
-
-
-def anchors(runbook: str) -> set[str]:
-    """Anchors of the runbook's headings (fenced code blocks skipped: a `# comment` there is no heading)."""
-    out, fenced = set(), False
-    for line in runbook.splitlines():
-        if line.startswith("```"):
-            fenced = not fenced
-        elif not fenced and (m := re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)):
-            out.add(slug(m.group(1)))
-    return out
 
 
 def alert_problems(rules: str, runbook: str) -> list[str]:

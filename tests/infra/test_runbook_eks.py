@@ -11,25 +11,11 @@ import re
 import pytest
 
 from conftest import REPO_ROOT, mutate
+from markdown_anchors import anchors, slug  # scripts/lib, on the path through conftest
 
 STACK = "infra/aws/eks"
 TEST_FILE = "tests/plan.tftest.hcl"
 RUNBOOK = REPO_ROOT / "docs/runbook-eks.md"
-
-
-def slug(heading: str) -> str:
-    """GitHub's anchor of a heading (as tests/chart/test_runbook.py)."""
-    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
-
-
-def headings(runbook: str) -> list[str]:
-    out, fenced = [], False
-    for line in runbook.splitlines():
-        if line.startswith("```"):
-            fenced = not fenced
-        elif not fenced and (m := re.match(r"^#{1,6}\s+(.*?)\s*$", line)):
-            out.append(slug(m.group(1)))
-    return out
 
 
 def planned_alarms(state: dict) -> dict[str, dict]:
@@ -48,7 +34,7 @@ def planned_alarms(state: dict) -> dict[str, dict]:
 
 
 def alarm_problems(alarms: dict[str, dict], runbook: str) -> list[str]:
-    anchors = headings(runbook)
+    have = anchors(runbook)
     problems = []
     for address, alarm in sorted(alarms.items()):
         name = alarm["alarm_name"]
@@ -56,7 +42,7 @@ def alarm_problems(alarms: dict[str, dict], runbook: str) -> list[str]:
             problems.append(f"{address}: docs/runbook-eks.md never names `{name}`")
         for ref in re.findall(r"\(runbook: ([^)]+)\)", alarm.get("alarm_description") or ""):
             want = slug(ref)
-            if not any(a == want or a.startswith(want + "-") for a in anchors):
+            if not any(a == want or a.startswith(want + "-") for a in have):
                 problems.append(f"{address}: description points at runbook '{ref}', no such heading")
     return problems
 
