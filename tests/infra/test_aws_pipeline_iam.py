@@ -172,11 +172,20 @@ COMMAND = re.compile(
     r"|\b(?P<tfl>tf_init|tf_output)\b")
 
 
+# Libraries a delivery script sources for its own commands (the VM release bucket of publish-vm and
+# deploy-vm): their commands are the script's. scripts/delivery/lib.sh is not one: its helpers count
+# where a script calls them (tf_init, tf_output).
+SOURCED = re.compile(r"^source (scripts/delivery/(?!lib\.sh)[\w-]+\.sh)$")
+
+
 def commands(path) -> set[str]:
-    """The cloud commands of a script (comments ignored)."""
+    """The cloud commands of a script (comments ignored), with those of the libraries it sources."""
     found = set()
     for line in path.read_text().splitlines():
         if line.lstrip().startswith("#"):
+            continue
+        if m := SOURCED.match(line.strip()):
+            found |= commands(REPO_ROOT / m.group(1))
             continue
         for m in COMMAND.finditer(line):
             if m.group("svc"):
