@@ -21,6 +21,15 @@ shipshape_venv() {
       "$venv/bin/pip" install --quiet "${args[@]}"
       touch "$venv/.complete"
     fi
+    # Each change of the pins builds a new ~1 GB venv; drop the ones no run has used for a day
+    # (a run touches its own), so the cache does not fill the disk; one being built holds its lock.
+    touch "$venv/.complete"
+    local stale
+    for stale in "$(dirname "$venv")"/venv-*/.complete; do
+      [ -e "$stale" ] && [ -n "$(find "$stale" -mmin +1440)" ] || continue
+      stale="$(dirname "$stale")"
+      flock -n "$stale.lock" rm -rf "$stale" "$stale.lock" || true
+    done
   ) 9>"$venv.lock"
   export PATH="$venv/bin:$PATH"
   export VIRTUAL_ENV="$venv"
