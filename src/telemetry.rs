@@ -8,7 +8,7 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder};
 use metrics_exporter_prometheus::{
@@ -300,7 +300,11 @@ where
             method: method_label(req.method()),
             route: req.extensions().get::<MatchedPath>().cloned(),
             uri: req.uri().clone(),
-            request_id: req.headers().get("x-request-id").cloned(),
+            request_id: req
+                .headers()
+                .get(X_REQUEST_ID)
+                .cloned()
+                .unwrap_or_else(new_request_id),
             in_flight: InFlight::enter(&self.metrics),
             series: self.series.clone(),
             span: None,
@@ -320,6 +324,15 @@ where
             seen: Some(seen),
         }
     }
+}
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A random (v4) UUID, for a request that came without an `x-request-id`.
+fn new_request_id() -> HeaderValue {
+    let mut buf = uuid::Uuid::encode_buffer();
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_str(id).expect("a UUID is a valid header value")
 }
 
 /// Bounded label values.
@@ -342,7 +355,8 @@ struct Seen {
     method: &'static str,
     route: Option<MatchedPath>,
     uri: Uri,
-    request_id: Option<HeaderValue>,
+    /// The client's `x-request-id`, or one made for it; returned on the response.
+    request_id: HeaderValue,
     in_flight: InFlight,
     series: Arc<RwLock<Vec<Series>>>,
     /// The request's span, when traces are exported.
@@ -364,7 +378,7 @@ impl Seen {
             path = self.uri.path(),
             status = status.as_u16(),
             latency_ms = latency.as_secs_f64() * 1000.0,
-            request_id = self.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default(),
+            request_id = self.request_id.to_str().unwrap_or_default(),
             trace_id = trace_id.map(tracing::field::display),
             "request"
         );
@@ -435,8 +449,11 @@ where
             .map(tracing::Span::enter);
         let result = this.inner.poll(cx);
         drop(entered);
-        let result = ready!(result);
-        if let (Ok(res), Some(seen)) = (&result, this.seen.take()) {
+        let mut result = ready!(result);
+        if let (Ok(res), Some(seen)) = (&mut result, this.seen.take()) {
+            res.headers_mut()
+                .entry(X_REQUEST_ID)
+                .or_insert_with(|| seen.request_id.clone());
             seen.finish(res.status());
         }
         Poll::Ready(result)

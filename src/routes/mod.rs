@@ -11,14 +11,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::Response;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
-use tower::util::MapRequest;
+use tower::util::{MapRequest, MapResponseLayer};
 use tower::{Layer, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -99,17 +98,10 @@ pub fn openapi() -> Value {
 /// clones a route for each request, so they are given as one stack: one `Router::layer` call is
 /// one boxed service per request, where each call would add another.
 pub fn app(state: AppState, limits: &Limits) -> App {
-    // Outermost first.
+    // Outermost first. The request id (taken from `x-request-id` or made, and returned) belongs to
+    // the access log, so `Observe` handles it.
     let every_response = ServiceBuilder::new()
-        .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(security_header(header::REFERRER_POLICY, "same-origin"))
-        .layer(security_header(
-            HeaderName::from_static("cross-origin-opener-policy"),
-            "same-origin",
-        ))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(MapResponseLayer::new(security_headers))
         .layer(telemetry::ObserveLayer::new(state.metrics().clone()))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.")
@@ -128,6 +120,28 @@ pub fn app(state: AppState, limits: &Limits) -> App {
         .layer(router)
 }
 
-fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+/// Set on every response unless the handler set them; one layer, not one per header (each layer
+/// is one more future per request).
+fn security_headers<B>(mut res: Response<B>) -> Response<B> {
+    const HEADERS: [(HeaderName, HeaderValue); 4] = [
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ),
+    ];
+    let headers = res.headers_mut();
+    headers.reserve(HEADERS.len());
+    for (name, value) in HEADERS {
+        headers.entry(name).or_insert(value);
+    }
+    res
 }

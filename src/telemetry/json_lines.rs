@@ -186,7 +186,8 @@ fn push_json_str(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        if b >= 0x20 && b != b'"' && b != b'\\' {
+        // One table load per byte: most strings need no escaping at all.
+        if !NEEDS_ESCAPE[usize::from(b)] {
             continue;
         }
         out.push_str(&s[start..i]);
@@ -207,6 +208,19 @@ fn push_json_str(out: &mut String, s: &str) {
     out.push_str(&s[start..]);
     out.push('"');
 }
+
+/// The bytes JSON strings escape: control characters, `"` and the backslash.
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
 
 #[cfg(test)]
 mod tests {
