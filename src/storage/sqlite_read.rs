@@ -9,6 +9,13 @@
 //! SQLite's own buffers into the body (serde_json, so the escaping is the same). The query stays
 //! on a blocking thread, not the async workers, because the list without `limit` is the whole
 //! table.
+//!
+//! Each connection also keeps the last body it wrote, with SQLite's `PRAGMA data_version` at that
+//! moment. The version changes when any other connection commits to the file (this process's
+//! writer, another process, the sqlite3 shell), so while it has not changed the same query would
+//! give the same rows, and the body is answered without running it. Reading the version first
+//! and the rows after means a body is never older than its version.
+//! (<https://www.sqlite.org/pragma.html#pragma_data_version>)
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -25,6 +32,10 @@ use super::DbError;
 
 const LIST: &str = "SELECT id, dni, name FROM users ORDER BY id LIMIT ?1 OFFSET ?2";
 
+/// Bodies up to this size are kept (one per connection); a larger list is read each time, so a big
+/// table costs no memory between requests.
+const CACHED_BODY_MAX: usize = 256 * 1024;
+
 /// Read-only connections to one database file, opened on demand; at most `max` queries at once
 /// (so at most `max` connections and blocking threads), the others wait their turn.
 #[derive(Clone, Debug)]
@@ -37,7 +48,22 @@ pub struct ReadPool {
 struct Inner {
     path: PathBuf,
     busy_timeout: Duration,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<ReadConn>>,
+}
+
+#[derive(Debug)]
+struct ReadConn {
+    conn: Connection,
+    last: Option<Last>,
+}
+
+/// The last body a connection wrote, and what it answered.
+#[derive(Debug)]
+struct Last {
+    data_version: i64,
+    limit: i64,
+    offset: i64,
+    body: Bytes,
 }
 
 /// A user as the API writes it (the fields of `UserJson`, in its order), borrowed from the row.
@@ -75,11 +101,14 @@ impl ReadPool {
 
 impl Inner {
     fn list_json(&self, limit: i64, offset: i64) -> Result<Bytes, DbError> {
-        let conn = match self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+        let mut conn = match self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
             Some(conn) => conn,
-            None => self.open().map_err(unavailable)?,
+            None => ReadConn {
+                conn: self.open().map_err(unavailable)?,
+                last: None,
+            },
         };
-        let result = Self::query(&conn, limit, offset);
+        let result = conn.list_json(limit, offset);
         // A connection that failed may be broken: it is not reused.
         if result.is_ok()
             && let Ok(mut idle) = self.idle.lock()
@@ -96,6 +125,29 @@ impl Inner {
         )?;
         conn.busy_timeout(self.busy_timeout)?;
         Ok(conn)
+    }
+}
+
+impl ReadConn {
+    fn list_json(&mut self, limit: i64, offset: i64) -> Result<Bytes, DbError> {
+        let data_version: i64 = self
+            .conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut stmt| stmt.query_row((), |row| row.get(0)))
+            .map_err(other)?;
+        if let Some(last) = &self.last
+            && (last.data_version, last.limit, last.offset) == (data_version, limit, offset)
+        {
+            return Ok(last.body.clone());
+        }
+        let body = Self::query(&self.conn, limit, offset)?;
+        self.last = (body.len() <= CACHED_BODY_MAX).then(|| Last {
+            data_version,
+            limit,
+            offset,
+            body: body.clone(),
+        });
+        Ok(body)
     }
 
     fn query(conn: &Connection, limit: i64, offset: i64) -> Result<Bytes, DbError> {
@@ -143,4 +195,58 @@ fn unavailable(e: rusqlite::Error) -> DbError {
 
 fn json_error(e: serde_json::Error) -> DbError {
     DbError::Other(sqlx::Error::Io(std::io::Error::other(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A second process's writes (here: a connection of its own, as the sqlite3 shell would make)
+    /// show in the next list, although each read connection keeps its last body.
+    #[tokio::test]
+    async fn a_kept_body_is_answered_only_while_nobody_committed() {
+        let dir = std::env::temp_dir().join(format!("shipshape-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db.sqlite3");
+        let _ = std::fs::remove_file(&path);
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 CREATE TABLE users (id INTEGER PRIMARY KEY, dni TEXT UNIQUE, name TEXT);
+                 INSERT INTO users (dni, name) VALUES ('1', 'Ada');",
+            )
+            .unwrap();
+        // One connection, so every list below goes through the same kept body.
+        let pool = ReadPool::new(path.clone(), Duration::from_secs(1), 1);
+        let list = |limit, offset| {
+            let pool = pool.clone();
+            async move {
+                String::from_utf8(pool.list_json(limit, offset).await.unwrap().to_vec()).unwrap()
+            }
+        };
+        let one = r#"[{"id":1,"dni":"1","name":"Ada"}]"#;
+        assert_eq!(list(i64::MAX, 0).await, one);
+        assert_eq!(list(i64::MAX, 0).await, one);
+
+        writer
+            .execute("INSERT INTO users (dni, name) VALUES ('2', 'Grace')", ())
+            .unwrap();
+        let two = r#"[{"id":1,"dni":"1","name":"Ada"},{"id":2,"dni":"2","name":"Grace"}]"#;
+        assert_eq!(list(i64::MAX, 0).await, two);
+        // Another page is another query, not the kept body.
+        assert_eq!(list(1, 0).await, one);
+        assert_eq!(list(1, 1).await, r#"[{"id":2,"dni":"2","name":"Grace"}]"#);
+        assert_eq!(list(i64::MAX, 0).await, two);
+
+        writer
+            .execute("UPDATE users SET name = 'Ada L.' WHERE id = 1", ())
+            .unwrap();
+        assert!(list(i64::MAX, 0).await.contains("Ada L."));
+        writer.execute("DELETE FROM users", ()).unwrap();
+        assert_eq!(list(i64::MAX, 0).await, "[]");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
