@@ -71,7 +71,7 @@ mock_provider "aws" {
     values = { arn = "arn:aws:kms:us-east-1:123456789012:key/0b1c2d3e-0000-4000-8000-0000000000d0", key_id = "0b1c2d3e-0000-4000-8000-0000000000d0" }
   }
   override_resource {
-    target = aws_vpc.main
+    target = module.network.aws_vpc.this
     values = { ipv6_cidr_block = "2600:1f18:1234:5600::/56", default_network_acl_id = "acl-0123" }
   }
 }
@@ -109,7 +109,7 @@ run "single_vm" {
     error_message = "The VM's database must live on the data volume, found by its volume id."
   }
   assert {
-    condition     = aws_ebs_volume.data[0].encrypted && aws_ebs_volume.data[0].type == "gp3" && aws_ebs_volume.data[0].availability_zone == aws_subnet.public[0].availability_zone
+    condition     = aws_ebs_volume.data[0].encrypted && aws_ebs_volume.data[0].type == "gp3" && aws_ebs_volume.data[0].availability_zone == module.network.availability_zones[0]
     error_message = "The data volume must be encrypted gp3 in the VM's zone."
   }
   assert {
