@@ -87,30 +87,30 @@ def by_kind(docs: list[dict], kind: str) -> list[dict]:
 
 
 def check_private_placement(v: Values) -> None:
-    private = {v.one(f"aws_subnet.private[{i}]")["id"] for i in range(3)}
-    public = {v.one(f"aws_subnet.public[{i}]")["id"] for i in range(3)}
+    private = {v.one(f"module.network.aws_subnet.private[{i}]")["id"] for i in range(3)}
+    public = {v.one(f"module.network.aws_subnet.public[{i}]")["id"] for i in range(3)}
     assert set(v.one("aws_eks_cluster.this")["vpc_config"][0]["subnet_ids"]) == private, "cluster not in the private subnets"
     assert set(v.one("aws_db_subnet_group.this")["subnet_ids"]) == private, "database subnet group not private"
     assert not set(v.one("aws_db_subnet_group.this")["subnet_ids"]) & public
     assert v.one("aws_db_instance.this")["publicly_accessible"] is False, "database publicly accessible"
     for i in range(3):
-        assert v.one(f"aws_subnet.public[{i}]")["map_public_ip_on_launch"] is False
+        assert v.one(f"module.network.aws_subnet.public[{i}]")["map_public_ip_on_launch"] is False
     # The NodeClass selects the private tier only, by a tag the public subnets do not carry.
     (nc,) = by_kind(v.manifests("platform_manifests"), "NodeClass")
     for term in nc["spec"]["subnetSelectorTerms"]:
         tags = {k: val for k, val in term["tags"].items() if not k.startswith("kubernetes.io/cluster/")}
         assert tags, "a subnet selector without a tier tag matches every subnet"
         for i in range(3):
-            assert all(v.one(f"aws_subnet.private[{i}]")["tags"].get(k) == val for k, val in tags.items())
-            assert not all(v.one(f"aws_subnet.public[{i}]")["tags"].get(k) == val for k, val in tags.items())
+            assert all(v.one(f"module.network.aws_subnet.private[{i}]")["tags"].get(k) == val for k, val in tags.items())
+            assert not all(v.one(f"module.network.aws_subnet.public[{i}]")["tags"].get(k) == val for k, val in tags.items())
 
 
 def check_network(v: Values) -> None:
-    vpc = ipaddress.ip_network(v.one("aws_vpc.this")["cidr_block"])
+    vpc = ipaddress.ip_network(v.one("module.network.aws_vpc.this")["cidr_block"])
     subnets = {}
     for tier in ("private", "public"):
         for i in range(3):
-            subnets[f"{tier}{i}"] = ipaddress.ip_network(v.one(f"aws_subnet.{tier}[{i}]")["cidr_block"])
+            subnets[f"{tier}{i}"] = ipaddress.ip_network(v.one(f"module.network.aws_subnet.{tier}[{i}]")["cidr_block"])
     for name, net in subnets.items():
         assert net.subnet_of(vpc), f"{name} {net} is outside the VPC {vpc}"
     nets = list(subnets.items())
@@ -120,7 +120,7 @@ def check_network(v: Values) -> None:
     for i in range(3):
         # Pods take VPC addresses: the private subnets must be large.
         assert subnets[f"private{i}"].prefixlen <= 20, f"private subnet {subnets[f'private{i}']} too small for pods"
-    azs = {v.one(f"aws_subnet.private[{i}]")["availability_zone"] for i in range(3)}
+    azs = {v.one(f"module.network.aws_subnet.private[{i}]")["availability_zone"] for i in range(3)}
     assert len(azs) == 3, "private subnets not spread over three AZs"
 
 
@@ -226,7 +226,7 @@ def check_database_credentials(v: Values) -> None:
     assert rot["application_id"].endswith(":applications/SecretsManagerRDSPostgreSQLRotationMultiUser")
     assert rot["parameters"]["masterSecretArn"] == master
     assert rot["parameters"]["vpcSecurityGroupIds"] == v.one("aws_security_group.rotation")["id"]
-    assert set(rot["parameters"]["vpcSubnetIds"].split(",")) == {v.one(f"aws_subnet.private[{i}]")["id"] for i in range(3)}
+    assert set(rot["parameters"]["vpcSubnetIds"].split(",")) == {v.one(f"module.network.aws_subnet.private[{i}]")["id"] for i in range(3)}
     assert rot["days"] >= 1
     for rtype in ("aws_serverlessapplicationrepository_cloudformation_stack", "aws_cloudformation_stack", "aws_lambda_function",
                   "aws_secretsmanager_secret_version", "aws_secretsmanager_secret_rotation"):
@@ -246,7 +246,7 @@ def check_helm_values(v: Values) -> None:
     assert hv["topologySpread"]["zoneWhenUnsatisfiable"] == "DoNotSchedule"
     assert hv["database"]["existingSecret"] == "shipshape-database"
     assert hv["database"]["migrations"] == {"existingSecret": "shipshape-database-owner", "grantTo": "shipshape_app"}
-    private = [v.one(f"aws_subnet.private[{i}]")["cidr_block"] for i in range(3)]
+    private = [v.one(f"module.network.aws_subnet.private[{i}]")["cidr_block"] for i in range(3)]
     assert hv["networkPolicy"]["database"]["cidrs"] == private
 
 
@@ -333,13 +333,13 @@ def test_support_check_fails_two_months_before_the_end(values):
 
 MUTATIONS = {
     "database-in-public-subnets": (check_private_placement, {
-        f"{STACK}/database.tf": [("subnet_ids  = aws_subnet.private[*].id", "subnet_ids  = aws_subnet.public[*].id")]}),
+        f"{STACK}/database.tf": [("subnet_ids  = module.network.private_subnet_ids", "subnet_ids  = module.network.public_subnet_ids")]}),
     "open-api-endpoint": (check_api_endpoint, {
         f"{STACK}/cluster.tf": [("var.cluster_public_access_cidrs,\n  ))", "var.cluster_public_access_cidrs, [\"0.0.0.0/0\"],\n  ))")]}),
     "wrong-private-cidr": (check_network, {
-        f"{STACK}/network.tf": [("cidrsubnet(var.vpc_cidr, 4, i)", "cidrsubnet(\"10.99.0.0/16\", 4, i)")]}),
+        "infra/modules/aws-network/main.tf": [("cidrsubnet(var.vpc_cidr, 4, i)", "cidrsubnet(\"10.99.0.0/16\", 4, i)")]}),
     "database-open-to-vpc": (check_database, {
-        f"{STACK}/database.tf": [("referenced_security_group_id = aws_security_group.rotation.id", "cidr_ipv4 = aws_vpc.this.cidr_block")]}),
+        f"{STACK}/database.tf": [("referenced_security_group_id = aws_security_group.rotation.id", "cidr_ipv4 = module.network.vpc_cidr_block")]}),
     "pod-identity-source-arn-is-cluster": (check_pod_identity, {
         f"{STACK}/iam.tf": [('"aws:RequestTag/eks-cluster-arn"            = local.cluster_arn', '"aws:SourceArn" = local.cluster_arn')]}),
     "nodeclass-tags": (check_platform, {

@@ -111,7 +111,7 @@ resource "aws_eks_cluster" "this" {
   vpc_config {
     # Only private subnets: the default NodeClass puts nodes in the cluster's subnets, and the
     # control plane's ENIs land here too. Public subnets are for the ALB alone.
-    subnet_ids = aws_subnet.private[*].id
+    subnet_ids = module.network.private_subnet_ids
     # Private for nodes, pods and the AMP scraper; public only for the CIDRs above (the pipeline's
     # deploy job runs on CircleCI's cloud, outside the VPC). An empty list turns the public side off:
     # AWS's default for an enabled public endpoint would be 0.0.0.0/0.

@@ -25,13 +25,13 @@ resource "aws_kms_alias" "rds" {
 resource "aws_db_subnet_group" "this" {
   name        = local.db_identifier
   description = "Private subnets of ${var.name}"
-  subnet_ids  = aws_subnet.private[*].id
+  subnet_ids  = module.network.private_subnet_ids
 }
 
 resource "aws_security_group" "db" {
   name        = "${var.name}-postgres"
   description = "PostgreSQL from the EKS cluster security group only"
-  vpc_id      = aws_vpc.this.id
+  vpc_id      = module.network.vpc_id
 
   # No egress rules: the database never opens connections (Terraform removes AWS's default allow-all).
   tags = { Name = "${var.name}-postgres" }

@@ -53,7 +53,7 @@ resource "aws_prometheus_scraper" "this" {
     eks {
       cluster_arn = aws_eks_cluster.this.arn
       # The cluster's subnets and security group (the pods admit it through the cluster SG).
-      subnet_ids         = aws_subnet.private[*].id
+      subnet_ids         = module.network.private_subnet_ids
       security_group_ids = [aws_eks_cluster.this.vpc_config[0].cluster_security_group_id]
     }
   }

@@ -5,17 +5,17 @@ data "aws_availability_zones" "selected" {
     name   = "zone-name"
     values = local.azs
   }
+
+  lifecycle {
+    postcondition {
+      condition     = length(self.names) == 3
+      error_message = "Not all of ${join(", ", local.azs)} exist in this account and region; set availability_zone_suffixes."
+    }
+  }
 }
 
 locals {
   azs = [for suffix in var.availability_zone_suffixes : "${var.region}${suffix}"]
-
-  # Private /20s hold nodes *and* pods (Auto Mode gives pods VPC addresses), so they get the space;
-  # public /24s hold only the ALB and the NAT gateways.
-  private_subnet_cidrs = [for i in range(3) : cidrsubnet(var.vpc_cidr, 4, i)]
-  public_subnet_cidrs  = [for i in range(3) : cidrsubnet(var.vpc_cidr, 8, 48 + i)]
-
-  nat_count = var.nat_gateway_mode == "per_az" ? 3 : 1
 
   # Auto Mode and the load-balancing capability find subnets by these tags; the NodeClass in
   # deploy/eks selects nodes' subnets by `shipshape.io/subnet-tier = private`.
@@ -30,185 +30,106 @@ locals {
   }
 }
 
-resource "aws_vpc" "this" {
-  cidr_block = var.vpc_cidr
-  # Both are needed for the interface endpoints' private DNS and for RDS/EKS endpoint names to resolve.
-  enable_dns_support   = true
-  enable_dns_hostnames = true
+# The shared network module (infra/modules/aws-network): a private tier of /20s (nodes *and* pods:
+# Auto Mode gives pods VPC addresses) behind NAT, public /24s for the ALB and the NAT gateways, the S3
+# gateway endpoint on the private route tables (ECR image layers come from S3, so it removes most NAT
+# traffic of image pulls), the ECR and STS interface endpoints (the rest of the pull and the Pod
+# Identity/STS token calls), the default security group emptied, and the flow log of every flow to the
+# encrypted log group below (incident forensics) with its role (iam.tf).
+module "network" {
+  source = "../../modules/aws-network"
 
-  tags = { Name = var.name }
+  name                = var.name
+  region              = var.region
+  vpc_cidr            = var.vpc_cidr
+  availability_zones  = local.azs
+  private_subnets     = true
+  nat_gateway_mode    = var.nat_gateway_mode
+  interface_endpoints = var.enable_interface_endpoints ? ["ecr.api", "ecr.dkr", "sts"] : []
+  public_subnet_tags  = merge(local.cluster_tag, local.public_subnet_tags)
+  private_subnet_tags = merge(local.cluster_tag, local.private_subnet_tags)
+
+  flow_log_destination_arn = aws_cloudwatch_log_group.flow_logs.arn
+  flow_log_iam_role_arn    = aws_iam_role.flow_logs.arn
 }
 
-# The default security group admits everything from its own members; nothing uses it, so it is emptied.
-resource "aws_default_security_group" "this" {
-  vpc_id = aws_vpc.this.id
-
-  tags = { Name = "${var.name}-default-unused" }
-}
-
-resource "aws_subnet" "public" {
-  count = 3
-
-  vpc_id            = aws_vpc.this.id
-  availability_zone = local.azs[count.index]
-  cidr_block        = local.public_subnet_cidrs[count.index]
-  # Nothing launched here needs an automatic public IP: the ALB and NAT get theirs explicitly.
-  map_public_ip_on_launch = false
-
-  tags = merge(local.cluster_tag, local.public_subnet_tags, {
-    Name = "${var.name}-public-${local.azs[count.index]}"
-  })
-}
-
-resource "aws_subnet" "private" {
-  count = 3
-
-  vpc_id            = aws_vpc.this.id
-  availability_zone = local.azs[count.index]
-  cidr_block        = local.private_subnet_cidrs[count.index]
-
-  lifecycle {
-    precondition {
-      condition     = length(data.aws_availability_zones.selected.names) == 3
-      error_message = "Not all of ${join(", ", local.azs)} exist in this account and region; set availability_zone_suffixes."
-    }
-  }
-
-  tags = merge(local.cluster_tag, local.private_subnet_tags, {
-    Name = "${var.name}-private-${local.azs[count.index]}"
-  })
-}
-
-resource "aws_internet_gateway" "this" {
-  vpc_id = aws_vpc.this.id
-
-  tags = { Name = var.name }
-}
-
-resource "aws_route_table" "public" {
-  vpc_id = aws_vpc.this.id
-
-  tags = { Name = "${var.name}-public" }
-}
-
-resource "aws_route" "public_internet" {
-  route_table_id         = aws_route_table.public.id
-  destination_cidr_block = "0.0.0.0/0"
-  gateway_id             = aws_internet_gateway.this.id
-}
-
-resource "aws_route_table_association" "public" {
-  count = 3
-
-  subnet_id      = aws_subnet.public[count.index].id
-  route_table_id = aws_route_table.public.id
-}
-
-resource "aws_eip" "nat" {
-  count = local.nat_count
-
-  domain = "vpc"
-
-  tags = { Name = "${var.name}-nat-${local.azs[count.index]}" }
-
-  depends_on = [aws_internet_gateway.this]
-}
-
-resource "aws_nat_gateway" "this" {
-  count = local.nat_count
-
-  allocation_id = aws_eip.nat[count.index].id
-  subnet_id     = aws_subnet.public[count.index].id
-
-  tags = { Name = "${var.name}-${local.azs[count.index]}" }
-
-  depends_on = [aws_internet_gateway.this]
-}
-
-# One route table per private subnet, so switching nat_gateway_mode only changes routes.
-resource "aws_route_table" "private" {
-  count = 3
-
-  vpc_id = aws_vpc.this.id
-
-  tags = { Name = "${var.name}-private-${local.azs[count.index]}" }
-}
-
-resource "aws_route" "private_nat" {
-  count = 3
-
-  route_table_id         = aws_route_table.private[count.index].id
-  destination_cidr_block = "0.0.0.0/0"
-  nat_gateway_id         = aws_nat_gateway.this[var.nat_gateway_mode == "per_az" ? count.index : 0].id
-}
-
-resource "aws_route_table_association" "private" {
-  count = 3
-
-  subnet_id      = aws_subnet.private[count.index].id
-  route_table_id = aws_route_table.private[count.index].id
-}
-
-# ---------------------------------------------------------------------------------------------------
-# VPC endpoints: ECR image layers come from S3, so the free S3 gateway endpoint removes most NAT
-# traffic of image pulls; the ECR and STS interface endpoints remove the rest of the pull and the
-# Pod Identity/STS token calls.
-# ---------------------------------------------------------------------------------------------------
-resource "aws_vpc_endpoint" "s3" {
-  vpc_id            = aws_vpc.this.id
-  service_name      = "com.amazonaws.${var.region}.s3"
-  vpc_endpoint_type = "Gateway"
-  route_table_ids   = aws_route_table.private[*].id
-
-  tags = { Name = "${var.name}-s3" }
-}
-
-resource "aws_security_group" "endpoints" {
-  name        = "${var.name}-vpc-endpoints"
-  description = "HTTPS from inside the VPC to the interface endpoints"
-  vpc_id      = aws_vpc.this.id
-
-  tags = { Name = "${var.name}-vpc-endpoints" }
-}
-
-resource "aws_vpc_security_group_ingress_rule" "endpoints_https" {
-  security_group_id = aws_security_group.endpoints.id
-  description       = "HTTPS from the VPC (nodes and pods)"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
-  cidr_ipv4         = aws_vpc.this.cidr_block
-}
-
-resource "aws_vpc_endpoint" "interface" {
-  for_each = var.enable_interface_endpoints ? toset(["ecr.api", "ecr.dkr", "sts"]) : toset([])
-
-  vpc_id              = aws_vpc.this.id
-  service_name        = "com.amazonaws.${var.region}.${each.key}"
-  vpc_endpoint_type   = "Interface"
-  subnet_ids          = aws_subnet.private[*].id
-  security_group_ids  = [aws_security_group.endpoints.id]
-  private_dns_enabled = true
-
-  tags = { Name = "${var.name}-${each.key}" }
-}
-
-# ---------------------------------------------------------------------------------------------------
-# Flow logs: every accepted and rejected flow, to an encrypted log group, for incident forensics.
-# ---------------------------------------------------------------------------------------------------
 resource "aws_cloudwatch_log_group" "flow_logs" {
   name              = local.flow_log_group
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.logs.arn
 }
 
-resource "aws_flow_log" "this" {
-  vpc_id                   = aws_vpc.this.id
-  traffic_type             = "ALL"
-  log_destination_type     = "cloud-watch-logs"
-  log_destination          = aws_cloudwatch_log_group.flow_logs.arn
-  iam_role_arn             = aws_iam_role.flow_logs.arn
-  max_aggregation_interval = 60
-
-  tags = { Name = var.name }
+# State written before the module existed: the same objects under their module addresses (nothing is
+# re-created). The public default route is called public_ipv4, as in infra/aws/vm.
+moved {
+  from = aws_vpc.this
+  to   = module.network.aws_vpc.this
+}
+moved {
+  from = aws_default_security_group.this
+  to   = module.network.aws_default_security_group.this
+}
+moved {
+  from = aws_subnet.public
+  to   = module.network.aws_subnet.public
+}
+moved {
+  from = aws_subnet.private
+  to   = module.network.aws_subnet.private
+}
+moved {
+  from = aws_internet_gateway.this
+  to   = module.network.aws_internet_gateway.this
+}
+moved {
+  from = aws_route_table.public
+  to   = module.network.aws_route_table.public
+}
+moved {
+  from = aws_route.public_internet
+  to   = module.network.aws_route.public_ipv4
+}
+moved {
+  from = aws_route_table_association.public
+  to   = module.network.aws_route_table_association.public
+}
+moved {
+  from = aws_eip.nat
+  to   = module.network.aws_eip.nat
+}
+moved {
+  from = aws_nat_gateway.this
+  to   = module.network.aws_nat_gateway.this
+}
+moved {
+  from = aws_route_table.private
+  to   = module.network.aws_route_table.private
+}
+moved {
+  from = aws_route.private_nat
+  to   = module.network.aws_route.private_nat
+}
+moved {
+  from = aws_route_table_association.private
+  to   = module.network.aws_route_table_association.private
+}
+moved {
+  from = aws_vpc_endpoint.s3
+  to   = module.network.aws_vpc_endpoint.s3
+}
+moved {
+  from = aws_security_group.endpoints
+  to   = module.network.aws_security_group.endpoints[0]
+}
+moved {
+  from = aws_vpc_security_group_ingress_rule.endpoints_https
+  to   = module.network.aws_vpc_security_group_ingress_rule.endpoints_https[0]
+}
+moved {
+  from = aws_vpc_endpoint.interface
+  to   = module.network.aws_vpc_endpoint.interface
+}
+moved {
+  from = aws_flow_log.this
+  to   = module.network.aws_flow_log.this
 }

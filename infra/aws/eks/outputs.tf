@@ -60,7 +60,7 @@ locals {
       enabled = true
       database = {
         # The DB subnet group is the private subnets: egress on 5432 only there.
-        cidrs = aws_subnet.private[*].cidr_block
+        cidrs = module.network.private_subnet_cidrs
         port  = aws_db_instance.this.port
       }
     }
@@ -175,7 +175,7 @@ output "db_logins" {
       parameters = {
         functionName          = local.rotation_function_name
         endpoint              = "https://secretsmanager.${var.region}.amazonaws.com"
-        vpcSubnetIds          = join(",", aws_subnet.private[*].id)
+        vpcSubnetIds          = join(",", module.network.private_subnet_ids)
         vpcSecurityGroupIds   = aws_security_group.rotation.id
         kmsKeyArn             = aws_kms_key.rds.arn
         masterSecretArn       = local.db_master_secret_arn

@@ -63,7 +63,7 @@ resource "aws_security_group" "rotation" {
   #checkov:skip=CKV2_AWS_5:attached to the rotation function that `make eks-platform` deploys (vpcSecurityGroupIds of output db_logins)
   name        = "${var.name}-db-rotation"
   description = "The password rotation function: PostgreSQL and HTTPS out, nothing in"
-  vpc_id      = aws_vpc.this.id
+  vpc_id      = module.network.vpc_id
 
   tags = { Name = "${var.name}-db-rotation" }
 }

@@ -140,7 +140,7 @@ resource "aws_instance" "vm" {
 
   ami                    = data.aws_ami.selected.id
   instance_type          = var.instance_type
-  subnet_id              = aws_subnet.public[0].id
+  subnet_id              = module.network.public_subnet_ids[0]
   vpc_security_group_ids = [aws_security_group.vm.id]
   iam_instance_profile   = aws_iam_instance_profile.instance.name
   key_name               = var.key_name
@@ -211,7 +211,7 @@ resource "aws_eip" "vm" {
   domain = "vpc"
   tags   = { Name = var.name }
 
-  depends_on = [aws_internet_gateway.main]
+  depends_on = [module.network]
 }
 
 # Separate association, so a replaced VM gets the same public address.
@@ -294,7 +294,7 @@ resource "aws_lb" "app" {
   internal                   = false
   ip_address_type            = "dualstack"
   security_groups            = [aws_security_group.alb[0].id]
-  subnets                    = aws_subnet.public[*].id
+  subnets                    = module.network.public_subnet_ids
   drop_invalid_header_fields = true
   enable_deletion_protection = var.alb_deletion_protection
 
@@ -315,7 +315,7 @@ resource "aws_lb_target_group" "app" {
   name_prefix = "ship-"
   port        = 80
   protocol    = "HTTP"
-  vpc_id      = aws_vpc.main.id
+  vpc_id      = module.network.vpc_id
   target_type = "instance"
   # /readyz turns 503 the moment shutdown starts; a short delay lets in-flight requests finish.
   deregistration_delay = 30
@@ -400,7 +400,7 @@ resource "aws_autoscaling_group" "app" {
   name_prefix               = "${var.name}-"
   min_size                  = var.asg_min_size
   max_size                  = var.asg_max_size
-  vpc_zone_identifier       = aws_subnet.public[*].id
+  vpc_zone_identifier       = module.network.public_subnet_ids
   target_group_arns         = [aws_lb_target_group.app[0].arn]
   health_check_type         = "ELB"
   health_check_grace_period = 180

@@ -13,86 +13,24 @@ locals {
   azs = slice(data.aws_availability_zones.available.names, 0, 2)
 }
 
-# Dual stack: the firewall opens 80/443 to ::/0 as well, which only means something with IPv6.
-resource "aws_vpc" "main" {
-  cidr_block                       = var.vpc_cidr
-  assign_generated_ipv6_cidr_block = true
-  enable_dns_support               = true
-  enable_dns_hostnames             = true
+# The shared network module (infra/modules/aws-network): a dual-stack VPC (the firewall opens 80/443
+# to ::/0 as well, which only means something with IPv6), two public /24s (the VPC's first) with
+# IPv4+IPv6 default routes, the S3 gateway endpoint, the default security group emptied, and the
+# flow log of every flow to this stack's log group (monitoring.tf) with its role (security.tf).
+module "network" {
+  source = "../../modules/aws-network"
 
-  tags = { Name = var.name }
-}
+  name               = var.name
+  region             = local.region
+  vpc_cidr           = var.vpc_cidr
+  availability_zones = local.azs
+  enable_ipv6        = true
 
-resource "aws_internet_gateway" "main" {
-  vpc_id = aws_vpc.main.id
-
-  tags = { Name = var.name }
-}
-
-resource "aws_subnet" "public" {
-  count = 2
-
-  vpc_id                          = aws_vpc.main.id
-  availability_zone               = local.azs[count.index]
-  cidr_block                      = cidrsubnet(var.vpc_cidr, 24 - tonumber(split("/", var.vpc_cidr)[1]), count.index)
-  ipv6_cidr_block                 = cidrsubnet(aws_vpc.main.ipv6_cidr_block, 8, count.index)
-  assign_ipv6_address_on_creation = true
-  # The single VM gets an Elastic IP; ASG instances ask for a public IPv4 in the launch template.
-  map_public_ip_on_launch = false
-
-  tags = { Name = "${var.name}-public-${local.azs[count.index]}" }
-}
-
-resource "aws_route_table" "public" {
-  vpc_id = aws_vpc.main.id
-
-  tags = { Name = "${var.name}-public" }
-}
-
-resource "aws_route" "public_ipv4" {
-  route_table_id         = aws_route_table.public.id
-  destination_cidr_block = "0.0.0.0/0"
-  gateway_id             = aws_internet_gateway.main.id
-}
-
-resource "aws_route" "public_ipv6" {
-  route_table_id              = aws_route_table.public.id
-  destination_ipv6_cidr_block = "::/0"
-  gateway_id                  = aws_internet_gateway.main.id
-}
-
-resource "aws_route_table_association" "public" {
-  count = 2
-
-  subnet_id      = aws_subnet.public[count.index].id
-  route_table_id = aws_route_table.public.id
-}
-
-# ---- VPC flow logs (all traffic, accepted and rejected) -------------------------------------------
-
-resource "aws_flow_log" "vpc" {
-  vpc_id                   = aws_vpc.main.id
-  traffic_type             = "ALL"
-  log_destination_type     = "cloud-watch-logs"
-  log_destination          = aws_cloudwatch_log_group.flow_logs.arn
-  iam_role_arn             = aws_iam_role.flow_logs.arn
-  max_aggregation_interval = 60
-
-  tags = { Name = "${var.name}-vpc" }
-}
-
-# ---- S3 gateway endpoint --------------------------------------------------------------------------
-# Regional S3 traffic (the release pointer and binaries, Amazon Linux package repositories) stays on
-# AWS's network. The instances read releases with their own role (security.tf), so the release bucket
-# needs no endpoint-specific grant and the first apply works in one pass.
-resource "aws_vpc_endpoint" "s3" {
-  #checkov:skip=CKV_AWS_356:Endpoint policy, not an identity's: it caps every principal's use of this path to reads; the buckets read (release bucket, Amazon Linux repositories, agent updates) are not all this stack's to name.
-  vpc_id            = aws_vpc.main.id
-  service_name      = "com.amazonaws.${local.region}.s3"
-  vpc_endpoint_type = "Gateway"
-  route_table_ids   = [aws_route_table.public.id]
-  # Read-only through the endpoint: nothing can be written to any bucket by this path.
-  policy = jsonencode({
+  # Regional S3 traffic (the release pointer and binaries, Amazon Linux package repositories) stays on
+  # AWS's network, read-only: nothing can be written to any bucket by this path. The instances read
+  # releases with their own role (security.tf), so the release bucket needs no endpoint-specific grant
+  # and the first apply works in one pass.
+  s3_endpoint_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
       Sid       = "ReadOnly"
@@ -103,5 +41,49 @@ resource "aws_vpc_endpoint" "s3" {
     }]
   })
 
-  tags = { Name = "${var.name}-s3" }
+  flow_log_destination_arn = aws_cloudwatch_log_group.flow_logs.arn
+  flow_log_iam_role_arn    = aws_iam_role.flow_logs.arn
+}
+
+# State written before the module existed: the same objects under their module addresses (nothing is
+# re-created). The flow log's Name tag becomes the VPC's name, as in infra/aws/eks.
+moved {
+  from = aws_vpc.main
+  to   = module.network.aws_vpc.this
+}
+moved {
+  from = aws_internet_gateway.main
+  to   = module.network.aws_internet_gateway.this
+}
+moved {
+  from = aws_subnet.public
+  to   = module.network.aws_subnet.public
+}
+moved {
+  from = aws_route_table.public
+  to   = module.network.aws_route_table.public
+}
+moved {
+  from = aws_route.public_ipv4
+  to   = module.network.aws_route.public_ipv4
+}
+moved {
+  from = aws_route.public_ipv6
+  to   = module.network.aws_route.public_ipv6[0]
+}
+moved {
+  from = aws_route_table_association.public
+  to   = module.network.aws_route_table_association.public
+}
+moved {
+  from = aws_flow_log.vpc
+  to   = module.network.aws_flow_log.this
+}
+moved {
+  from = aws_vpc_endpoint.s3
+  to   = module.network.aws_vpc_endpoint.s3
+}
+moved {
+  from = aws_default_security_group.default
+  to   = module.network.aws_default_security_group.this
 }

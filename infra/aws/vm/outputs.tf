@@ -45,7 +45,7 @@ output "deploy" {
 
 output "vpc_id" {
   description = "The VPC."
-  value       = aws_vpc.main.id
+  value       = module.network.vpc_id
 }
 
 output "security_group_id" {

@@ -70,7 +70,7 @@ locals {
 resource "aws_security_group" "vm" {
   name_prefix = "${var.name}-vm-"
   description = "shipshape VM: web, ping, SSH from 104.154.0.0/15, VPC-internal TCP/UDP"
-  vpc_id      = aws_vpc.main.id
+  vpc_id      = module.network.vpc_id
 
   tags = { Name = "${var.name}-vm" }
 
@@ -106,13 +106,6 @@ resource "aws_vpc_security_group_egress_rule" "vm" {
   cidr_ipv6         = each.key == "ipv6" ? each.value : null
 }
 
-# The VPC's default security group: no rules at all, so nothing that lands in it by mistake is reachable.
-resource "aws_default_security_group" "default" {
-  vpc_id = aws_vpc.main.id
-
-  tags = { Name = "${var.name}-default-unused" }
-}
-
 # =================================================================================================
 # Network ACL of the public subnets: its job is the one thing security groups cannot do, deny egress
 # TCP 6881-6889; being stateless, it also passes every packet the (stateful) SG relies on, both ways.
@@ -122,8 +115,8 @@ resource "aws_default_security_group" "default" {
 # =================================================================================================
 
 resource "aws_network_acl" "public" {
-  vpc_id     = aws_vpc.main.id
-  subnet_ids = aws_subnet.public[*].id
+  vpc_id     = module.network.vpc_id
+  subnet_ids = module.network.public_subnet_ids
 
   tags = { Name = "${var.name}-public" }
 }
@@ -161,7 +154,7 @@ resource "aws_network_acl_rule" "ingress" {
 
 # The VPC's default ACL is left attached to no subnet; managing it with no rules makes it deny-all.
 resource "aws_default_network_acl" "default" {
-  default_network_acl_id = aws_vpc.main.default_network_acl_id
+  default_network_acl_id = module.network.default_network_acl_id
 
   tags = { Name = "${var.name}-default-unused" }
 
@@ -180,7 +173,7 @@ resource "aws_security_group" "alb" {
 
   name_prefix = "${var.name}-alb-"
   description = "shipshape ALB: HTTP/HTTPS from everywhere, to the instances on 80"
-  vpc_id      = aws_vpc.main.id
+  vpc_id      = module.network.vpc_id
 
   tags = { Name = "${var.name}-alb" }
 

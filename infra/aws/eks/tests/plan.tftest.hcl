@@ -30,7 +30,7 @@ run "defaults" {
     error_message = "the public endpoint admits something other than CircleCI's 21 job addresses"
   }
   assert {
-    condition     = aws_db_instance.this.publicly_accessible == false && toset(aws_db_subnet_group.this.subnet_ids) == toset(aws_subnet.private[*].id)
+    condition     = aws_db_instance.this.publicly_accessible == false && toset(aws_db_subnet_group.this.subnet_ids) == toset(module.network.private_subnet_ids)
     error_message = "the database is not private"
   }
   assert {

@@ -71,7 +71,7 @@ mock_provider "aws" {
     values = { arn = "arn:aws:kms:us-east-1:123456789012:key/0b1c2d3e-0000-4000-8000-0000000000d0", key_id = "0b1c2d3e-0000-4000-8000-0000000000d0" }
   }
   override_resource {
-    target = aws_vpc.main
+    target = module.network.aws_vpc.this
     values = { ipv6_cidr_block = "2600:1f18:1234:5600::/56", default_network_acl_id = "acl-0123" }
   }
 }
@@ -109,7 +109,7 @@ run "single_vm" {
     error_message = "The VM's database must live on the data volume, found by its volume id."
   }
   assert {
-    condition     = aws_ebs_volume.data[0].encrypted && aws_ebs_volume.data[0].type == "gp3" && aws_ebs_volume.data[0].availability_zone == aws_subnet.public[0].availability_zone
+    condition     = aws_ebs_volume.data[0].encrypted && aws_ebs_volume.data[0].type == "gp3" && aws_ebs_volume.data[0].availability_zone == module.network.availability_zones[0]
     error_message = "The data volume must be encrypted gp3 in the VM's zone."
   }
   assert {
@@ -232,4 +232,50 @@ run "rsa_signing_key_is_refused" {
   }
 
   expect_failures = [data.aws_kms_public_key.release_signing]
+}
+
+# ---- moving to infra/modules/aws-network keeps the deployed network ---------------------------------
+# The network as it was before the module (tests/before-network-module), mock-applied into a state of
+# its own; then the stack is planned on that state. tests/infra/test_aws_network_migration.py reads the
+# plan: every old object is moved, none is destroyed or re-created.
+
+run "before_the_network_module" {
+  command   = apply
+  state_key = "migration"
+
+  module {
+    source = "./tests/before-network-module"
+  }
+
+  variables {
+    name                     = "shipshape"
+    vpc_cidr                 = "10.40.0.0/16"
+    region                   = "us-east-1"
+    azs                      = ["us-east-1a", "us-east-1b"]
+    flow_log_destination_arn = "arn:aws:logs:us-east-1:123456789012:log-group:/shipshape/shipshape/vpc-flow-logs"
+    flow_log_iam_role_arn    = "arn:aws:iam::123456789012:role/shipshape-flowlogs-20260101000000000000000002"
+  }
+
+  override_resource {
+    target = aws_vpc.main
+    values = { ipv6_cidr_block = "2600:1f18:1234:5600::/56", default_network_acl_id = "acl-0123" }
+  }
+}
+
+run "with_the_network_module" {
+  command   = plan
+  state_key = "migration"
+
+  # The log group is planned for creation here (the state holds only the network): its ARN as the
+  # network was given it, already in the plan.
+  override_resource {
+    target          = aws_cloudwatch_log_group.flow_logs
+    values          = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:/shipshape/shipshape/vpc-flow-logs" }
+    override_during = plan
+  }
+
+  assert {
+    condition     = module.network.vpc_ipv6_cidr_block == "2600:1f18:1234:5600::/56"
+    error_message = "the stack must plan on the VPC that exists"
+  }
 }

@@ -1,0 +1,106 @@
+# Moving to infra/modules/aws-network keeps the deployed network: the network as it was before the
+# module (tests/before-network-module) is mock-applied, then the stack is planned on that state.
+# tests/infra/test_aws_network_migration.py reads the plans: every old object is moved, none is
+# destroyed or re-created. Both NAT modes, since they differ in the objects there are.
+
+mock_provider "aws" {
+  source = "./tests"
+}
+
+variables {
+  admin_role_arn                 = "arn:aws:iam::123456789012:role/platform-admin"
+  deploy_role_arn                = "arn:aws:iam::123456789012:role/shipshape-ci-deploy"
+  stack_permissions_boundary_arn = "arn:aws:iam::123456789012:policy/shipshape-ci-stack-boundary"
+  route53_zone_id                = "Z0123456789ABCDEFGHIJ"
+  domain_name                    = "shipshape.example.com"
+}
+
+run "before_the_network_module" {
+  command   = apply
+  state_key = "single"
+
+  module {
+    source = "./tests/before-network-module"
+  }
+
+  variables {
+    name                       = "shipshape"
+    region                     = "us-east-1"
+    vpc_cidr                   = "10.40.0.0/16"
+    azs                        = ["us-east-1a", "us-east-1b", "us-east-1c"]
+    nat_gateway_mode           = "single"
+    enable_interface_endpoints = true
+    flow_log_destination_arn   = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vpc/shipshape/flow-logs"
+    flow_log_iam_role_arn      = "arn:aws:iam::123456789012:role/shipshape-vpc-flow-logs"
+  }
+}
+
+run "with_the_network_module" {
+  command   = plan
+  state_key = "single"
+
+  # The log group and the role are planned for creation here (the state holds only the network): their
+  # ARNs as the network was given them, already in the plan.
+  override_resource {
+    target          = aws_cloudwatch_log_group.flow_logs
+    values          = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vpc/shipshape/flow-logs" }
+    override_during = plan
+  }
+  override_resource {
+    target          = aws_iam_role.flow_logs
+    values          = { arn = "arn:aws:iam::123456789012:role/shipshape-vpc-flow-logs" }
+    override_during = plan
+  }
+
+  assert {
+    condition     = length(module.network.nat_gateway_ids) == 1 && length(module.network.interface_endpoint_ids) == 3
+    error_message = "the stack must plan on the network that exists"
+  }
+}
+
+run "before_the_network_module_per_az" {
+  command   = apply
+  state_key = "per_az"
+
+  module {
+    source = "./tests/before-network-module"
+  }
+
+  variables {
+    name                       = "shipshape"
+    region                     = "us-east-1"
+    vpc_cidr                   = "10.40.0.0/16"
+    azs                        = ["us-east-1a", "us-east-1b", "us-east-1c"]
+    nat_gateway_mode           = "per_az"
+    enable_interface_endpoints = true
+    flow_log_destination_arn   = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vpc/shipshape/flow-logs"
+    flow_log_iam_role_arn      = "arn:aws:iam::123456789012:role/shipshape-vpc-flow-logs"
+  }
+}
+
+run "with_the_network_module_per_az" {
+  command   = plan
+  state_key = "per_az"
+
+  variables {
+    nat_gateway_mode = "per_az"
+  }
+
+  # The log group and the role are planned for creation here (the state holds only the network): their
+  # ARNs as the network was given them, already in the plan.
+  override_resource {
+    target          = aws_cloudwatch_log_group.flow_logs
+    values          = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vpc/shipshape/flow-logs" }
+    override_during = plan
+  }
+  override_resource {
+    target          = aws_iam_role.flow_logs
+    values          = { arn = "arn:aws:iam::123456789012:role/shipshape-vpc-flow-logs" }
+    override_during = plan
+  }
+
+  assert {
+    condition     = length(module.network.nat_gateway_ids) == 3
+    error_message = "the stack must plan on the network that exists"
+  }
+}

@@ -1,0 +1,87 @@
+"""infra/modules/aws-network took over the VPCs of infra/aws/vm and infra/aws/eks; the `moved` blocks in
+each stack's network.tf carry the deployed objects to their module addresses. Shown on plans: each
+stack's tests mock-apply the network as it was before the module (tests/before-network-module) into a
+state of its own, then plan the stack on that state. On that plan no object is destroyed, every object
+of module.network comes from an old address, and none changes but the one deliberate rename (the VM's
+flow log Name tag is the VPC's name, as on EKS). A missing or wrong moved block, or a module that plans
+other values than the stack had, fails the check (the mutation tests plant each).
+"""
+from __future__ import annotations
+
+import pytest
+
+from conftest import mutate
+
+VM, EKS = "infra/aws/vm", "infra/aws/eks"
+MODULE_TF = "infra/modules/aws-network/main.tf"
+# stack -> (test file, the runs that plan the stack on the old state, {address: attributes allowed to change})
+MIGRATIONS = {
+    VM: ("tests/vm.tftest.hcl", ["with_the_network_module"],
+         {"module.network.aws_flow_log.this": {"tags", "tags_all"}}),
+    EKS: ("tests/migration.tftest.hcl", ["with_the_network_module", "with_the_network_module_per_az"], {}),
+}
+
+
+def changed(rc: dict) -> set[str]:
+    """Attributes an update changes (known values that differ, or values only known after apply)."""
+    before, after = rc["change"]["before"] or {}, rc["change"]["after"] or {}
+    unknown = {k for k, v in (rc["change"].get("after_unknown") or {}).items() if v is True}
+    return {k for k in set(before) | set(after) if before.get(k) != after.get(k)} | unknown
+
+
+def check_migration(plan: dict, allowed: dict[str, set[str]]) -> None:
+    changes = [rc for rc in plan["resource_changes"] if rc["mode"] == "managed"]
+    for rc in changes:
+        actions = rc["change"]["actions"]
+        assert "delete" not in actions, f"{rc['address']}: {actions}: a deployed object would be destroyed"
+    network = [rc for rc in changes if rc["address"].startswith("module.network.")]
+    assert network, "the plan has no module.network objects"
+    for rc in network:
+        address, actions = rc["address"], rc["change"]["actions"]
+        assert rc.get("previous_address"), f"{address}: {actions}, not moved from the address it had"
+        if actions == ["update"]:
+            extra = changed(rc) - allowed.get(address, set())
+            assert not extra, f"{address} (was {rc['previous_address']}) changes {sorted(extra)}"
+        else:
+            assert actions == ["no-op"], f"{address} (was {rc['previous_address']}): {actions}"
+
+
+def run_migration(terraform, stack: str, root=None):
+    test_file, runs, allowed = MIGRATIONS[stack]
+    result = terraform.test((root / stack) if root else stack, filter=test_file)
+    return result, [(result.plan(r), allowed) for r in runs if r in {k[1] for k in result.plans}]
+
+
+@pytest.mark.parametrize("stack", [VM, EKS])
+def test_moved_blocks_keep_the_deployed_network(stack_test, stack):
+    test_file, runs, allowed = MIGRATIONS[stack]
+    result = stack_test(stack, test_file)
+    assert result.ok, result.failures + result.diagnostics
+    for run in runs:
+        check_migration(result.plan(run), allowed)
+
+
+MUTATIONS = {
+    "vm: subnets not moved": (VM, {f"{VM}/network.tf": [(
+        "moved {\n  from = aws_subnet.public\n  to   = module.network.aws_subnet.public\n}\n", "")]}),
+    "eks: renamed route not moved": (EKS, {f"{EKS}/network.tf": [(
+        "moved {\n  from = aws_route.public_internet\n  to   = module.network.aws_route.public_ipv4\n}\n", "")]}),
+    "eks: endpoint group moved to no instance": (EKS, {f"{EKS}/network.tf": [(
+        "to   = module.network.aws_security_group.endpoints[0]", "to   = module.network.aws_security_group.endpoints")]}),
+    "module: public subnets one /24 further": (VM, {MODULE_TF: [(
+        "cidrsubnet(var.vpc_cidr, 24 - local.prefix, local.public_offset + i)",
+        "cidrsubnet(var.vpc_cidr, 24 - local.prefix, local.public_offset + i + 1)")]}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MUTATIONS))
+def test_migration_check_catches(terraform, tmp_path, name):
+    stack, edits = MUTATIONS[name]
+    root = mutate(tmp_path, edits)
+    result, plans = run_migration(terraform, stack, root)
+    if not plans:  # the mutation broke the plan itself: caught by the stack's own tests
+        assert not result.ok
+        return
+    with pytest.raises(AssertionError):
+        for plan, allowed in plans:
+            check_migration(plan, allowed)
