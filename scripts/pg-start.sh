@@ -49,7 +49,9 @@ if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
   chown postgres:postgres "$conf"
   pg_ctlcluster "$PG_VERSION" "$CLUSTER" stop >/dev/null 2>&1 || true
 fi
-pg_ctlcluster "$PG_VERSION" "$CLUSTER" status >/dev/null 2>&1 || pg_ctlcluster "$PG_VERSION" "$CLUSTER" start
+# stdout carries only the variables (callers eval it); pg_ctlcluster's notes ("Removed stale pid
+# file.") go to stderr.
+pg_ctlcluster "$PG_VERSION" "$CLUSTER" status >/dev/null 2>&1 || pg_ctlcluster "$PG_VERSION" "$CLUSTER" start >&2
 
 for _ in $(seq 1 30); do
   pg_isready -q -h 127.0.0.1 -p 5432 && break
