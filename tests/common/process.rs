@@ -18,6 +18,8 @@ pub const SIGTERM: i32 = 15;
 pub struct Server {
     pub child: Child,
     pub logs: Arc<Mutex<Vec<String>>>,
+    /// The tasks copying stdout and stderr into `logs`; they end at the pipes' end of file.
+    readers: Vec<tokio::task::JoinHandle<()>>,
     http: Http,
     env: Vec<(String, String)>,
 }
@@ -62,18 +64,19 @@ impl Server {
         let mut child = cmd.spawn().expect("spawn shipshape");
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let mut readers = Vec::new();
         for stream in [
             Box::new(child.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
             Box::new(child.stderr.take().unwrap()),
         ] {
             let (logs, tx) = (logs.clone(), tx.clone());
-            tokio::spawn(async move {
+            readers.push(tokio::spawn(async move {
                 let mut lines = BufReader::new(stream).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     logs.lock().unwrap().push(line.clone());
                     let _ = tx.send(line);
                 }
-            });
+            }));
         }
         drop(tx);
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -98,6 +101,7 @@ impl Server {
         Server {
             child,
             logs,
+            readers,
             http: Http::new(format!("http://{addr}")),
             env,
         }
@@ -119,8 +123,10 @@ impl Server {
         Server::spawn(self.env.clone()).await
     }
 
+    /// Waits for the process to exit, and then for its last lines: the pipes may still hold what
+    /// it wrote just before exiting (a loaded machine or a coverage build reads them late).
     pub async fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        tokio::time::timeout(within, self.child.wait())
+        let status = tokio::time::timeout(within, self.child.wait())
             .await
             .unwrap_or_else(|_| {
                 panic!(
@@ -128,7 +134,14 @@ impl Server {
                     self.logs.lock().unwrap()
                 )
             })
-            .unwrap()
+            .unwrap();
+        for reader in self.readers.drain(..) {
+            tokio::time::timeout(within, reader)
+                .await
+                .expect("the server's output reaches its end after exit")
+                .unwrap();
+        }
+        status
     }
 
     pub fn log_lines(&self) -> Vec<String> {
