@@ -74,6 +74,10 @@ mock_provider "aws" {
     target = module.network.aws_vpc.this
     values = { ipv6_cidr_block = "2600:1f18:1234:5600::/56", default_network_acl_id = "acl-0123" }
   }
+  override_resource {
+    target = aws_kms_key.logs
+    values = { key_id = "0a1b2c3d-0000-4000-8000-000000000001", arn = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-0000-4000-8000-000000000001" }
+  }
 }
 
 variables {
@@ -234,17 +238,18 @@ run "rsa_signing_key_is_refused" {
   expect_failures = [data.aws_kms_public_key.release_signing]
 }
 
-# ---- moving to infra/modules/aws-network keeps the deployed network ---------------------------------
-# The network as it was before the module (tests/before-network-module), mock-applied into a state of
-# its own; then the stack is planned on that state. tests/infra/test_aws_network_migration.py reads the
-# plan: every old object is moved, none is destroyed or re-created.
+# ---- moving to the shared modules keeps the deployed network and log key ----------------------------
+# The network and the log key as they were before infra/modules/aws-network and aws-log-key
+# (tests/before-shared-modules), mock-applied into a state of their own; then the stack is planned on
+# that state. tests/infra/test_aws_network_migration.py reads the plan: every old object is moved,
+# none is destroyed or re-created.
 
-run "before_the_network_module" {
+run "before_the_shared_modules" {
   command   = apply
   state_key = "migration"
 
   module {
-    source = "./tests/before-network-module"
+    source = "./tests/before-shared-modules"
   }
 
   variables {
@@ -254,20 +259,26 @@ run "before_the_network_module" {
     azs                      = ["us-east-1a", "us-east-1b"]
     flow_log_destination_arn = "arn:aws:logs:us-east-1:123456789012:log-group:/shipshape/shipshape/vpc-flow-logs"
     flow_log_iam_role_arn    = "arn:aws:iam::123456789012:role/shipshape-flowlogs-20260101000000000000000002"
+    account_id               = "123456789012"
+    partition                = "aws"
   }
 
   override_resource {
     target = aws_vpc.main
     values = { ipv6_cidr_block = "2600:1f18:1234:5600::/56", default_network_acl_id = "acl-0123" }
   }
+  override_resource {
+    target = aws_kms_key.logs
+    values = { key_id = "0a1b2c3d-0000-4000-8000-000000000001", arn = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-0000-4000-8000-000000000001" }
+  }
 }
 
-run "with_the_network_module" {
+run "with_the_shared_modules" {
   command   = plan
   state_key = "migration"
 
-  # The log group is planned for creation here (the state holds only the network): its ARN as the
-  # network was given it, already in the plan.
+  # The log group is planned for creation here (the state holds only the network and the key): its
+  # ARN as the network was given it, already in the plan.
   override_resource {
     target          = aws_cloudwatch_log_group.flow_logs
     values          = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:/shipshape/shipshape/vpc-flow-logs" }
@@ -277,5 +288,13 @@ run "with_the_network_module" {
   assert {
     condition     = module.network.vpc_ipv6_cidr_block == "2600:1f18:1234:5600::/56"
     error_message = "the stack must plan on the VPC that exists"
+  }
+  assert {
+    condition = (
+      module.log_key.key_id == "0a1b2c3d-0000-4000-8000-000000000001" &&
+      aws_cloudwatch_log_group.app.kms_key_id == "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-0000-4000-8000-000000000001" &&
+      module.log_key.alias_name == "alias/shipshape-vm-logs"
+    )
+    error_message = "the log groups must be planned with the log key that exists, under its alias"
   }
 }

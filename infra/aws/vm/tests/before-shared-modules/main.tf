@@ -1,6 +1,7 @@
-# infra/aws/vm's network as it was before infra/modules/aws-network (the stack's state at those
-# addresses): tests/vm.tftest.hcl mock-applies it, then plans the stack on that state to show the
-# moved blocks in network.tf keep every object (tests/infra/test_aws_network_migration.py).
+# infra/aws/vm's network and log key as they were before infra/modules/aws-network and
+# infra/modules/aws-log-key (the stack's state at those addresses): tests/vm.tftest.hcl mock-applies
+# them, then plans the stack on that state to show the moved blocks in network.tf and security.tf keep
+# every object (tests/infra/test_aws_network_migration.py).
 
 variable "name" {
   type = string
@@ -18,6 +19,12 @@ variable "flow_log_destination_arn" {
   type = string
 }
 variable "flow_log_iam_role_arn" {
+  type = string
+}
+variable "account_id" {
+  type = string
+}
+variable "partition" {
   type = string
 }
 
@@ -119,4 +126,47 @@ resource "aws_vpc_endpoint" "s3" {
   })
 
   tags = { Name = "${var.name}-s3" }
+}
+
+# ---- (security.tf) KMS key for every log group of the stack ---------------------------------------
+
+resource "aws_kms_key" "logs" {
+  #checkov:skip=CKV_AWS_109:A key policy's Resource "*" means this key; the account root keeps administration so the key can never become unmanageable.
+  #checkov:skip=CKV_AWS_111:Same: key policies are scoped to their key, and the root statement is AWS's required default.
+  #checkov:skip=CKV_AWS_356:Same: in a key policy "*" is the key itself.
+  description             = "shipshape ${var.name}: CloudWatch log groups"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministers"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${var.partition}:iam::${var.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchLogsUsesKey"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${var.region}.amazonaws.com" }
+        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+        Condition = {
+          ArnLike = {
+            "kms:EncryptionContext:aws:logs:arn" = [
+              "arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:/shipshape/${var.name}/*",
+              "arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:aws-waf-logs-${var.name}*",
+            ]
+          }
+        }
+      },
+    ]
+  })
+}
+
+resource "aws_kms_alias" "logs" {
+  name          = "alias/${var.name}-vm-logs"
+  target_key_id = aws_kms_key.logs.key_id
 }
