@@ -182,49 +182,49 @@ resource "aws_security_group" "alb" {
   }
 }
 
-resource "aws_vpc_security_group_ingress_rule" "alb_http_ipv4" {
+locals {
+  # The ALB's inbound rules: HTTP (answered with a redirect) and HTTPS, IPv4 and IPv6.
+  alb_ingress = {
+    http_ipv4  = { port = 80, cidr = "0.0.0.0/0", what = "HTTP from everywhere (IPv4), redirected to HTTPS" }
+    http_ipv6  = { port = 80, cidr = "::/0", what = "HTTP from everywhere (IPv6), redirected to HTTPS" }
+    https_ipv4 = { port = 443, cidr = "0.0.0.0/0", what = "HTTPS from everywhere (IPv4)" }
+    https_ipv6 = { port = 443, cidr = "::/0", what = "HTTPS from everywhere (IPv6)" }
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "alb" {
   #checkov:skip=CKV_AWS_260:Port 80 on the ALB only answers with a redirect to HTTPS.
-  count = var.enable_scaling ? 1 : 0
+  for_each = var.enable_scaling ? local.alb_ingress : {}
 
   security_group_id = aws_security_group.alb[0].id
-  description       = "HTTP from everywhere (IPv4), redirected to HTTPS"
+  description       = each.value.what
   ip_protocol       = "tcp"
-  from_port         = 80
-  to_port           = 80
-  cidr_ipv4         = "0.0.0.0/0"
+  from_port         = each.value.port
+  to_port           = each.value.port
+  cidr_ipv4         = strcontains(each.value.cidr, ":") ? null : each.value.cidr
+  cidr_ipv6         = strcontains(each.value.cidr, ":") ? each.value.cidr : null
 }
 
-resource "aws_vpc_security_group_ingress_rule" "alb_http_ipv6" {
-  count = var.enable_scaling ? 1 : 0
-
-  security_group_id = aws_security_group.alb[0].id
-  description       = "HTTP from everywhere (IPv6), redirected to HTTPS"
-  ip_protocol       = "tcp"
-  from_port         = 80
-  to_port           = 80
-  cidr_ipv6         = "::/0"
+# The rules were four resources before: their state moves to the table's keys (no rule is re-created,
+# so the ALB never loses a rule during the apply).
+moved {
+  from = aws_vpc_security_group_ingress_rule.alb_http_ipv4[0]
+  to   = aws_vpc_security_group_ingress_rule.alb["http_ipv4"]
 }
 
-resource "aws_vpc_security_group_ingress_rule" "alb_https_ipv4" {
-  count = var.enable_scaling ? 1 : 0
-
-  security_group_id = aws_security_group.alb[0].id
-  description       = "HTTPS from everywhere (IPv4)"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
-  cidr_ipv4         = "0.0.0.0/0"
+moved {
+  from = aws_vpc_security_group_ingress_rule.alb_http_ipv6[0]
+  to   = aws_vpc_security_group_ingress_rule.alb["http_ipv6"]
 }
 
-resource "aws_vpc_security_group_ingress_rule" "alb_https_ipv6" {
-  count = var.enable_scaling ? 1 : 0
+moved {
+  from = aws_vpc_security_group_ingress_rule.alb_https_ipv4[0]
+  to   = aws_vpc_security_group_ingress_rule.alb["https_ipv4"]
+}
 
-  security_group_id = aws_security_group.alb[0].id
-  description       = "HTTPS from everywhere (IPv6)"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
-  cidr_ipv6         = "::/0"
+moved {
+  from = aws_vpc_security_group_ingress_rule.alb_https_ipv6[0]
+  to   = aws_vpc_security_group_ingress_rule.alb["https_ipv6"]
 }
 
 resource "aws_vpc_security_group_egress_rule" "alb_to_instances" {

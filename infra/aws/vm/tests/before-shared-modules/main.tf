@@ -1,7 +1,8 @@
 # infra/aws/vm's network and log key as they were before infra/modules/aws-network and
-# infra/modules/aws-log-key (the stack's state at those addresses): tests/vm.tftest.hcl mock-applies
-# them, then plans the stack on that state to show the moved blocks in network.tf and security.tf keep
-# every object (tests/infra/test_aws_network_migration.py).
+# infra/modules/aws-log-key, and the ALB's inbound rules as they were before they became one table
+# (the stack's state at those addresses): tests/vm.tftest.hcl mock-applies them, then plans the stack
+# on that state to show the moved blocks in network.tf and security.tf keep every object
+# (tests/infra/test_aws_network_migration.py).
 
 variable "name" {
   type = string
@@ -26,6 +27,10 @@ variable "account_id" {
 }
 variable "partition" {
   type = string
+}
+variable "enable_scaling" {
+  type    = bool
+  default = false
 }
 
 # (security.tf)
@@ -169,4 +174,66 @@ resource "aws_kms_key" "logs" {
 resource "aws_kms_alias" "logs" {
   name          = "alias/${var.name}-vm-logs"
   target_key_id = aws_kms_key.logs.key_id
+}
+
+# ---- (security.tf) load balancer firewall (enable_scaling) ------------------------------------------
+
+resource "aws_security_group" "alb" {
+  #checkov:skip=CKV2_AWS_5:The state before the rules' table only; the stack attaches this group to its ALB.
+  count = var.enable_scaling ? 1 : 0
+
+  name_prefix = "${var.name}-alb-"
+  description = "shipshape ALB: HTTP/HTTPS from everywhere, to the instances on 80"
+  vpc_id      = aws_vpc.main.id
+
+  tags = { Name = "${var.name}-alb" }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "alb_http_ipv4" {
+  #checkov:skip=CKV_AWS_260:Port 80 on the ALB only answers with a redirect to HTTPS.
+  count = var.enable_scaling ? 1 : 0
+
+  security_group_id = aws_security_group.alb[0].id
+  description       = "HTTP from everywhere (IPv4), redirected to HTTPS"
+  ip_protocol       = "tcp"
+  from_port         = 80
+  to_port           = 80
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "alb_http_ipv6" {
+  count = var.enable_scaling ? 1 : 0
+
+  security_group_id = aws_security_group.alb[0].id
+  description       = "HTTP from everywhere (IPv6), redirected to HTTPS"
+  ip_protocol       = "tcp"
+  from_port         = 80
+  to_port           = 80
+  cidr_ipv6         = "::/0"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "alb_https_ipv4" {
+  count = var.enable_scaling ? 1 : 0
+
+  security_group_id = aws_security_group.alb[0].id
+  description       = "HTTPS from everywhere (IPv4)"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "alb_https_ipv6" {
+  count = var.enable_scaling ? 1 : 0
+
+  security_group_id = aws_security_group.alb[0].id
+  description       = "HTTPS from everywhere (IPv6)"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv6         = "::/0"
 }
