@@ -29,7 +29,7 @@ ALB_RULES = "aws_vpc_security_group_ingress_rule.alb["
 # stack -> (test file, {run that plans the stack on the old state: moved objects},
 #           {address: attributes allowed to change})
 MIGRATIONS = {
-    VM: ("tests/vm.tftest.hcl",
+    VM: ("tests/migration.tftest.hcl",
          {"with_the_shared_modules": MODULES, "with_the_shared_modules_scaling": (*MODULES, ALB_RULES)},
          {"module.network.aws_flow_log.this": {"tags", "tags_all"},
           "module.log_key.aws_kms_key.this": {"policy"}}),
