@@ -868,6 +868,6 @@ def test_mutation_rotation_through_cloudformation_is_caught(terraform, tmp_path,
 
 def test_mutation_colliding_names_is_caught(terraform, tmp_path, world):
     _, stacks = world
-    root = mutate(tmp_path, {F["vm"]: [('name          = "alias/${var.name}-vm-logs"', 'name          = "alias/${var.name}-logs"')]})
+    root = mutate(tmp_path, {F["vm"]: [('name        = "${var.name}-vm-logs"', 'name        = "${var.name}-logs"')]})
     s = _stack_after(terraform, root, "vm single")
     assert any("alias/shipshape-logs" in h for h in probe_names([s, stacks["eks us-east-1"]]))

@@ -48,16 +48,35 @@ resource "aws_kms_alias" "eks" {
   target_key_id = aws_kms_key.eks.key_id
 }
 
-resource "aws_kms_key" "logs" {
+# CloudWatch Logs may use the log key only for this stack's log groups (exact names), not any log
+# group in the account.
+module "log_key" {
+  source = "../../modules/aws-log-key"
+
+  name                    = "${var.name}-logs"
   description             = "${var.name}: EKS control-plane and VPC flow log groups"
-  enable_key_rotation     = true
   deletion_window_in_days = var.kms_deletion_window_days
-  policy                  = local.kms_logs_policy
+  log_groups = [
+    "/aws/eks/${var.name}/cluster",
+    local.flow_log_group,
+    "/aws/rds/instance/${var.name}-postgres/postgresql",
+    "/aws/rds/instance/${var.name}-postgres/upgrade",
+  ]
+  account_id = local.account_id
+  partition  = local.partition
+  region     = var.region
 }
 
-resource "aws_kms_alias" "logs" {
-  name          = "alias/${var.name}-logs"
-  target_key_id = aws_kms_key.logs.key_id
+# The key was written here before infra/modules/aws-log-key: its state moves, the key stays (a destroyed
+# key would leave every log group it encrypts unreadable).
+moved {
+  from = aws_kms_key.logs
+  to   = module.log_key.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.logs
+  to   = module.log_key.aws_kms_alias.this
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -66,7 +85,7 @@ resource "aws_kms_alias" "logs" {
 resource "aws_cloudwatch_log_group" "cluster" {
   name              = "/aws/eks/${var.name}/cluster"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.logs.arn
+  kms_key_id        = module.log_key.arn
 }
 
 # ---------------------------------------------------------------------------------------------------

@@ -151,5 +151,5 @@ resource "aws_cloudwatch_log_group" "rds" {
 
   name              = "/aws/rds/instance/${local.db_identifier}/${each.key}"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.logs.arn
+  kms_key_id        = module.log_key.arn
 }

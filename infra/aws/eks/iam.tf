@@ -245,35 +245,4 @@ locals {
   kms_account_admin_policy = jsonencode({ Version = "2012-10-17", Statement = [local.kms_account_admin_statement] })
 
   flow_log_group = "/aws/vpc/${var.name}/flow-logs"
-  logs_kms_groups = [
-    "/aws/eks/${var.name}/cluster",
-    local.flow_log_group,
-    "/aws/rds/instance/${var.name}-postgres/postgresql",
-    "/aws/rds/instance/${var.name}-postgres/upgrade",
-  ]
-  kms_logs_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      local.kms_account_admin_statement,
-      {
-        Sid       = "CloudWatchLogsUse"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${var.region}.amazonaws.com" }
-        Action = [
-          "kms:Encrypt*",         # write log events
-          "kms:Decrypt*",         # read them back (console, Logs Insights)
-          "kms:ReEncrypt*",       # key rotation
-          "kms:GenerateDataKey*", # envelope keys for new data
-          "kms:Describe*",        # Logs validates the key when the group is associated
-        ]
-        Resource = "*"
-        # Only for this stack's log groups, not any log group in the account.
-        Condition = {
-          ArnEquals = {
-            "kms:EncryptionContext:aws:logs:arn" = [for g in local.logs_kms_groups : "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:${g}"]
-          }
-        }
-      },
-    ]
-  })
 }

@@ -42,7 +42,7 @@ locals {
 # ---------------------------------------------------------------------------------------------------
 resource "aws_prometheus_workspace" "this" {
   alias       = var.name
-  kms_key_arn = aws_kms_key.logs.arn
+  kms_key_arn = module.log_key.arn
 }
 
 resource "aws_prometheus_scraper" "this" {

@@ -56,7 +56,7 @@ module "network" {
 resource "aws_cloudwatch_log_group" "flow_logs" {
   name              = local.flow_log_group
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.logs.arn
+  kms_key_id        = module.log_key.arn
 }
 
 # State written before the module existed: the same objects under their module addresses (nothing is

@@ -7,20 +7,20 @@ locals {
 resource "aws_cloudwatch_log_group" "app" {
   name              = "/shipshape/${var.name}/app"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.logs.arn
+  kms_key_id        = module.log_key.arn
 }
 
 resource "aws_cloudwatch_log_group" "flow_logs" {
   name              = "/shipshape/${var.name}/vpc-flow-logs"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.logs.arn
+  kms_key_id        = module.log_key.arn
 }
 
 # Output of deploy commands run by hand (aws ssm send-command --cloud-watch-output-config ...).
 resource "aws_cloudwatch_log_group" "deploy" {
   name              = "/shipshape/${var.name}/deploy"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.logs.arn
+  kms_key_id        = module.log_key.arn
 }
 
 # ---- single VM -------------------------------------------------------------------------------------

@@ -182,49 +182,49 @@ resource "aws_security_group" "alb" {
   }
 }
 
-resource "aws_vpc_security_group_ingress_rule" "alb_http_ipv4" {
+locals {
+  # The ALB's inbound rules: HTTP (answered with a redirect) and HTTPS, IPv4 and IPv6.
+  alb_ingress = {
+    http_ipv4  = { port = 80, cidr = "0.0.0.0/0", what = "HTTP from everywhere (IPv4), redirected to HTTPS" }
+    http_ipv6  = { port = 80, cidr = "::/0", what = "HTTP from everywhere (IPv6), redirected to HTTPS" }
+    https_ipv4 = { port = 443, cidr = "0.0.0.0/0", what = "HTTPS from everywhere (IPv4)" }
+    https_ipv6 = { port = 443, cidr = "::/0", what = "HTTPS from everywhere (IPv6)" }
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "alb" {
   #checkov:skip=CKV_AWS_260:Port 80 on the ALB only answers with a redirect to HTTPS.
-  count = var.enable_scaling ? 1 : 0
+  for_each = var.enable_scaling ? local.alb_ingress : {}
 
   security_group_id = aws_security_group.alb[0].id
-  description       = "HTTP from everywhere (IPv4), redirected to HTTPS"
+  description       = each.value.what
   ip_protocol       = "tcp"
-  from_port         = 80
-  to_port           = 80
-  cidr_ipv4         = "0.0.0.0/0"
+  from_port         = each.value.port
+  to_port           = each.value.port
+  cidr_ipv4         = strcontains(each.value.cidr, ":") ? null : each.value.cidr
+  cidr_ipv6         = strcontains(each.value.cidr, ":") ? each.value.cidr : null
 }
 
-resource "aws_vpc_security_group_ingress_rule" "alb_http_ipv6" {
-  count = var.enable_scaling ? 1 : 0
-
-  security_group_id = aws_security_group.alb[0].id
-  description       = "HTTP from everywhere (IPv6), redirected to HTTPS"
-  ip_protocol       = "tcp"
-  from_port         = 80
-  to_port           = 80
-  cidr_ipv6         = "::/0"
+# The rules were four resources before: their state moves to the table's keys (no rule is re-created,
+# so the ALB never loses a rule during the apply).
+moved {
+  from = aws_vpc_security_group_ingress_rule.alb_http_ipv4[0]
+  to   = aws_vpc_security_group_ingress_rule.alb["http_ipv4"]
 }
 
-resource "aws_vpc_security_group_ingress_rule" "alb_https_ipv4" {
-  count = var.enable_scaling ? 1 : 0
-
-  security_group_id = aws_security_group.alb[0].id
-  description       = "HTTPS from everywhere (IPv4)"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
-  cidr_ipv4         = "0.0.0.0/0"
+moved {
+  from = aws_vpc_security_group_ingress_rule.alb_http_ipv6[0]
+  to   = aws_vpc_security_group_ingress_rule.alb["http_ipv6"]
 }
 
-resource "aws_vpc_security_group_ingress_rule" "alb_https_ipv6" {
-  count = var.enable_scaling ? 1 : 0
+moved {
+  from = aws_vpc_security_group_ingress_rule.alb_https_ipv4[0]
+  to   = aws_vpc_security_group_ingress_rule.alb["https_ipv4"]
+}
 
-  security_group_id = aws_security_group.alb[0].id
-  description       = "HTTPS from everywhere (IPv6)"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
-  cidr_ipv6         = "::/0"
+moved {
+  from = aws_vpc_security_group_ingress_rule.alb_https_ipv6[0]
+  to   = aws_vpc_security_group_ingress_rule.alb["https_ipv6"]
 }
 
 resource "aws_vpc_security_group_egress_rule" "alb_to_instances" {
@@ -358,48 +358,30 @@ resource "aws_iam_role_policy" "flow_logs" {
 # KMS key for every log group of the stack.
 # =================================================================================================
 
-resource "aws_kms_key" "logs" {
-  #checkov:skip=CKV_AWS_109:A key policy's Resource "*" means this key; the account root keeps administration so the key can never become unmanageable.
-  #checkov:skip=CKV_AWS_111:Same: key policies are scoped to their key, and the root statement is AWS's required default.
-  #checkov:skip=CKV_AWS_356:Same: in a key policy "*" is the key itself.
-  description             = "shipshape ${var.name}: CloudWatch log groups"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  # The account root keeps administration (AWS's required default: the key never becomes
-  # unmanageable); CloudWatch Logs may use it only for this stack's log groups.
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsUsesKey"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${local.region}.amazonaws.com" }
-        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-        Resource  = "*"
-        Condition = {
-          ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = [
-              "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/shipshape/${var.name}/*",
-              "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:aws-waf-logs-${var.name}*",
-            ]
-          }
-        }
-      },
-    ]
-  })
+# The account root keeps administration (AWS's required default: the key never becomes unmanageable);
+# CloudWatch Logs may use it only for this stack's log groups (its own and the WAF's).
+# "-vm-": infra/aws/eks (same name, same region) has its own alias/<name>-logs.
+module "log_key" {
+  source = "../../modules/aws-log-key"
+
+  name        = "${var.name}-vm-logs"
+  description = "shipshape ${var.name}: CloudWatch log groups"
+  log_groups  = ["/shipshape/${var.name}/*", "aws-waf-logs-${var.name}*"]
+  account_id  = local.account_id
+  partition   = local.partition
+  region      = local.region
 }
 
-# "-vm-": infra/aws/eks (same name, same region) has its own alias/<name>-logs.
-resource "aws_kms_alias" "logs" {
-  name          = "alias/${var.name}-vm-logs"
-  target_key_id = aws_kms_key.logs.key_id
+# The key was written here before infra/modules/aws-log-key: its state moves, the key stays (a destroyed
+# key would leave every log group it encrypts unreadable).
+moved {
+  from = aws_kms_key.logs
+  to   = module.log_key.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.logs
+  to   = module.log_key.aws_kms_alias.this
 }
 
 # =================================================================================================
@@ -582,7 +564,7 @@ resource "aws_cloudwatch_log_group" "waf" {
 
   name              = "aws-waf-logs-${var.name}"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.logs.arn
+  kms_key_id        = module.log_key.arn
 }
 
 resource "aws_wafv2_web_acl_logging_configuration" "alb" {

@@ -1,7 +1,8 @@
-# Moving to infra/modules/aws-network keeps the deployed network: the network as it was before the
-# module (tests/before-network-module) is mock-applied, then the stack is planned on that state.
-# tests/infra/test_aws_network_migration.py reads the plans: every old object is moved, none is
-# destroyed or re-created. Both NAT modes, since they differ in the objects there are.
+# Moving to infra/modules/aws-network and infra/modules/aws-log-key keeps the deployed network and log
+# key: both as they were before the modules (tests/before-shared-modules) are mock-applied, then the
+# stack is planned on that state. tests/infra/test_aws_network_migration.py reads the plans: every old
+# object is moved, none is destroyed or re-created. Both NAT modes, since they differ in the objects
+# there are.
 
 mock_provider "aws" {
   source = "./tests"
@@ -15,12 +16,12 @@ variables {
   domain_name                    = "shipshape.example.com"
 }
 
-run "before_the_network_module" {
+run "before_the_shared_modules" {
   command   = apply
   state_key = "single"
 
   module {
-    source = "./tests/before-network-module"
+    source = "./tests/before-shared-modules"
   }
 
   variables {
@@ -32,15 +33,22 @@ run "before_the_network_module" {
     enable_interface_endpoints = true
     flow_log_destination_arn   = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vpc/shipshape/flow-logs"
     flow_log_iam_role_arn      = "arn:aws:iam::123456789012:role/shipshape-vpc-flow-logs"
+    account_id                 = "123456789012"
+    partition                  = "aws"
+  }
+
+  override_resource {
+    target = aws_kms_key.logs
+    values = { key_id = "0a1b2c3d-0000-4000-8000-000000000002", arn = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-0000-4000-8000-000000000002" }
   }
 }
 
-run "with_the_network_module" {
+run "with_the_shared_modules" {
   command   = plan
   state_key = "single"
 
-  # The log group and the role are planned for creation here (the state holds only the network): their
-  # ARNs as the network was given them, already in the plan.
+  # The log group and the role are planned for creation here (the state holds only the network and the
+  # log key): their ARNs as the network was given them, already in the plan.
   override_resource {
     target          = aws_cloudwatch_log_group.flow_logs
     values          = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vpc/shipshape/flow-logs" }
@@ -56,14 +64,22 @@ run "with_the_network_module" {
     condition     = length(module.network.nat_gateway_ids) == 1 && length(module.network.interface_endpoint_ids) == 3
     error_message = "the stack must plan on the network that exists"
   }
+  assert {
+    condition = (
+      module.log_key.key_id == "0a1b2c3d-0000-4000-8000-000000000002" &&
+      aws_cloudwatch_log_group.cluster.kms_key_id == "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-0000-4000-8000-000000000002" &&
+      module.log_key.alias_name == "alias/shipshape-logs"
+    )
+    error_message = "the log groups must be planned with the log key that exists, under its alias"
+  }
 }
 
-run "before_the_network_module_per_az" {
+run "before_the_shared_modules_per_az" {
   command   = apply
   state_key = "per_az"
 
   module {
-    source = "./tests/before-network-module"
+    source = "./tests/before-shared-modules"
   }
 
   variables {
@@ -75,10 +91,17 @@ run "before_the_network_module_per_az" {
     enable_interface_endpoints = true
     flow_log_destination_arn   = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vpc/shipshape/flow-logs"
     flow_log_iam_role_arn      = "arn:aws:iam::123456789012:role/shipshape-vpc-flow-logs"
+    account_id                 = "123456789012"
+    partition                  = "aws"
+  }
+
+  override_resource {
+    target = aws_kms_key.logs
+    values = { key_id = "0a1b2c3d-0000-4000-8000-000000000002", arn = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-0000-4000-8000-000000000002" }
   }
 }
 
-run "with_the_network_module_per_az" {
+run "with_the_shared_modules_per_az" {
   command   = plan
   state_key = "per_az"
 
@@ -86,8 +109,8 @@ run "with_the_network_module_per_az" {
     nat_gateway_mode = "per_az"
   }
 
-  # The log group and the role are planned for creation here (the state holds only the network): their
-  # ARNs as the network was given them, already in the plan.
+  # The log group and the role are planned for creation here (the state holds only the network and the
+  # log key): their ARNs as the network was given them, already in the plan.
   override_resource {
     target          = aws_cloudwatch_log_group.flow_logs
     values          = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vpc/shipshape/flow-logs" }

@@ -6,74 +6,7 @@
 mock_provider "aws" {
   # Mocked computed values (ids, ARNs) already in the plan: every run is a plan, nothing is "created".
   override_during = plan
-
-  override_data {
-    target = data.aws_caller_identity.current
-    values = { account_id = "123456789012", arn = "arn:aws:iam::123456789012:role/ci" }
-  }
-  override_data {
-    target = data.aws_partition.current
-    values = { partition = "aws", dns_suffix = "amazonaws.com" }
-  }
-  override_data {
-    target = data.aws_region.current
-    values = { region = "us-east-1", name = "us-east-1" }
-  }
-  override_data {
-    target = data.aws_availability_zones.available
-    values = { names = ["us-east-1a", "us-east-1b", "us-east-1c"] }
-  }
-  override_data {
-    target = data.aws_ssm_parameter.ami
-    values = { insecure_value = "ami-0123456789abcdef0", value = "ami-0123456789abcdef0" }
-  }
-  override_data {
-    target = data.aws_ami.selected
-    values = { id = "ami-0123456789abcdef0", root_device_name = "/dev/xvda" }
-  }
-  override_data {
-    target = data.aws_default_tags.current
-    values = { tags = {} }
-  }
-  override_data {
-    target = data.aws_s3_bucket.releases
-    values = { region = "us-east-1", arn = "arn:aws:s3:::shipshape-releases-123456789012-us-east-1" }
-  }
-  override_data {
-    target = data.aws_kms_public_key.release_signing
-    values = {
-      arn                      = "arn:aws:kms:us-east-1:123456789012:key/0b1c2d3e-0000-4000-8000-000000000001"
-      customer_master_key_spec = "ECC_NIST_P256"
-      key_usage                = "SIGN_VERIFY"
-      public_key_pem           = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEBlurrA/MEuFq3G9MVqU4YZ/48X47\nHwLyx6If3FMyO2mJbERKcRqXQB5YHnSOO18zBko8yGhVFlisz9dfEJj/rA==\n-----END PUBLIC KEY-----\n"
-    }
-  }
-  override_resource {
-    target = aws_ebs_volume.data
-    values = { id = "vol-0123456789abcdef0" }
-  }
-  # Names as IAM makes them from name_prefix, so references to the roles are known in the plan
-  # (tests/infra/test_aws_stacks_iam.py evaluates what apply does with each).
-  override_resource {
-    target = aws_iam_role.instance
-    values = { name = "shipshape-vm-20260101000000000000000001", id = "shipshape-vm-20260101000000000000000001", arn = "arn:aws:iam::123456789012:role/shipshape-vm-20260101000000000000000001" }
-  }
-  override_resource {
-    target = aws_iam_role.flow_logs
-    values = { name = "shipshape-flowlogs-20260101000000000000000002", id = "shipshape-flowlogs-20260101000000000000000002", arn = "arn:aws:iam::123456789012:role/shipshape-flowlogs-20260101000000000000000002" }
-  }
-  override_resource {
-    target = aws_iam_instance_profile.instance
-    values = { name = "shipshape-vm-20260101000000000000000003", id = "shipshape-vm-20260101000000000000000003", arn = "arn:aws:iam::123456789012:instance-profile/shipshape-vm-20260101000000000000000003" }
-  }
-  override_resource {
-    target = aws_kms_key.data
-    values = { arn = "arn:aws:kms:us-east-1:123456789012:key/0b1c2d3e-0000-4000-8000-0000000000d0", key_id = "0b1c2d3e-0000-4000-8000-0000000000d0" }
-  }
-  override_resource {
-    target = module.network.aws_vpc.this
-    values = { ipv6_cidr_block = "2600:1f18:1234:5600::/56", default_network_acl_id = "acl-0123" }
-  }
+  source          = "./tests"
 }
 
 variables {
@@ -169,6 +102,17 @@ run "scaling" {
     condition     = length(aws_instance.vm) == 0 && length(aws_ebs_volume.data) == 0
     error_message = "Scaling mode has no single VM and no data volume."
   }
+  assert {
+    condition = {
+      for k, r in aws_vpc_security_group_ingress_rule.alb : k => [r.ip_protocol, r.from_port, r.to_port, coalesce(r.cidr_ipv4, r.cidr_ipv6)]
+      } == {
+      http_ipv4  = ["tcp", 80, 80, "0.0.0.0/0"]
+      http_ipv6  = ["tcp", 80, 80, "::/0"]
+      https_ipv4 = ["tcp", 443, 443, "0.0.0.0/0"]
+      https_ipv6 = ["tcp", 443, 443, "::/0"]
+    }
+    error_message = "The ALB admits exactly HTTP and HTTPS from everywhere, IPv4 and IPv6."
+  }
 }
 
 run "name_outside_the_bootstrap_names_is_refused" {
@@ -232,50 +176,4 @@ run "rsa_signing_key_is_refused" {
   }
 
   expect_failures = [data.aws_kms_public_key.release_signing]
-}
-
-# ---- moving to infra/modules/aws-network keeps the deployed network ---------------------------------
-# The network as it was before the module (tests/before-network-module), mock-applied into a state of
-# its own; then the stack is planned on that state. tests/infra/test_aws_network_migration.py reads the
-# plan: every old object is moved, none is destroyed or re-created.
-
-run "before_the_network_module" {
-  command   = apply
-  state_key = "migration"
-
-  module {
-    source = "./tests/before-network-module"
-  }
-
-  variables {
-    name                     = "shipshape"
-    vpc_cidr                 = "10.40.0.0/16"
-    region                   = "us-east-1"
-    azs                      = ["us-east-1a", "us-east-1b"]
-    flow_log_destination_arn = "arn:aws:logs:us-east-1:123456789012:log-group:/shipshape/shipshape/vpc-flow-logs"
-    flow_log_iam_role_arn    = "arn:aws:iam::123456789012:role/shipshape-flowlogs-20260101000000000000000002"
-  }
-
-  override_resource {
-    target = aws_vpc.main
-    values = { ipv6_cidr_block = "2600:1f18:1234:5600::/56", default_network_acl_id = "acl-0123" }
-  }
-}
-
-run "with_the_network_module" {
-  command   = plan
-  state_key = "migration"
-
-  # The log group is planned for creation here (the state holds only the network): its ARN as the
-  # network was given it, already in the plan.
-  override_resource {
-    target          = aws_cloudwatch_log_group.flow_logs
-    values          = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:/shipshape/shipshape/vpc-flow-logs" }
-    override_during = plan
-  }
-
-  assert {
-    condition     = module.network.vpc_ipv6_cidr_block == "2600:1f18:1234:5600::/56"
-    error_message = "the stack must plan on the VPC that exists"
-  }
 }

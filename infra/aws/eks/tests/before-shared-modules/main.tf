@@ -1,6 +1,7 @@
-# infra/aws/eks's network as it was before infra/modules/aws-network (the stack's state at those
-# addresses): tests/migration.tftest.hcl mock-applies it, then plans the stack on that state to show the
-# moved blocks in network.tf keep every object (tests/infra/test_aws_network_migration.py).
+# infra/aws/eks's network and log key as they were before infra/modules/aws-network and
+# infra/modules/aws-log-key (the stack's state at those addresses): tests/migration.tftest.hcl
+# mock-applies them, then plans the stack on that state to show the moved blocks in network.tf and
+# cluster.tf keep every object (tests/infra/test_aws_network_migration.py).
 
 variable "name" {
   type = string
@@ -24,6 +25,12 @@ variable "flow_log_destination_arn" {
   type = string
 }
 variable "flow_log_iam_role_arn" {
+  type = string
+}
+variable "account_id" {
+  type = string
+}
+variable "partition" {
   type = string
 }
 
@@ -219,4 +226,53 @@ resource "aws_flow_log" "this" {
   max_aggregation_interval = 60
 
   tags = { Name = var.name }
+}
+
+# ---- (cluster.tf, iam.tf) KMS key of the CloudWatch log groups --------------------------------------
+
+locals {
+  logs_kms_groups = [
+    "/aws/eks/${var.name}/cluster",
+    "/aws/vpc/${var.name}/flow-logs",
+    "/aws/rds/instance/${var.name}-postgres/postgresql",
+    "/aws/rds/instance/${var.name}-postgres/upgrade",
+  ]
+}
+
+resource "aws_kms_key" "logs" {
+  #checkov:skip=CKV_AWS_109:A key policy's Resource "*" means this key; the account root keeps administration so the key can never become unmanageable.
+  #checkov:skip=CKV_AWS_111:Same: key policies are scoped to their key, and the root statement is AWS's required default.
+  #checkov:skip=CKV_AWS_356:Same: in a key policy "*" is the key itself.
+  description             = "${var.name}: EKS control-plane and VPC flow log groups"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountDelegatesToIam"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${var.partition}:iam::${var.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchLogsUse"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${var.region}.amazonaws.com" }
+        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+        Condition = {
+          ArnEquals = {
+            "kms:EncryptionContext:aws:logs:arn" = [for g in local.logs_kms_groups : "arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:${g}"]
+          }
+        }
+      },
+    ]
+  })
+}
+
+resource "aws_kms_alias" "logs" {
+  name          = "alias/${var.name}-logs"
+  target_key_id = aws_kms_key.logs.key_id
 }
