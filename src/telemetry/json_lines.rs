@@ -324,6 +324,29 @@ mod tests {
         assert_eq!(ours.text(), theirs.text());
     }
 
+    /// Every ASCII byte at every place of a string, and multi-byte characters at each offset,
+    /// escaped as serde_json escapes them.
+    #[test]
+    fn strings_are_escaped_as_serde_json_does() {
+        let mut cases: Vec<String> = Vec::new();
+        for b in 0u8..0x80 {
+            for at in 0..19 {
+                let mut text = "abcdefghijklmnopqrs".to_string().into_bytes();
+                text[at] = b;
+                cases.push(String::from_utf8(text).unwrap());
+            }
+        }
+        for prefix in 0..9 {
+            cases.push(format!("{}é日\u{1F600}\"\u{7f}é", "x".repeat(prefix)));
+        }
+        cases.push(String::new());
+        for case in cases {
+            let mut ours = String::new();
+            push_json_str(&mut ours, &case);
+            assert_eq!(ours, serde_json::to_string(&case).unwrap(), "{case:?}");
+        }
+    }
+
     #[test]
     fn timestamps_are_rfc3339_utc_with_microseconds() {
         let at = |secs: u64, micros: u64| {
