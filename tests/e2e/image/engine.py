@@ -45,6 +45,7 @@ class Engine:
             tmp = os.path.join(self.cache_dir, "tmp")
             os.makedirs(tmp, exist_ok=True)
             env = dict(os.environ, TMPDIR=tmp)
+            earlier = self.dangling()
         else:
             # BuildKit as the pipeline uses it (scripts/image.sh): a docker-container builder, the base
             # images by their pinned digests, file times rewritten to SOURCE_DATE_EPOCH; then loaded.
@@ -65,6 +66,20 @@ class Engine:
             raise CommandFailed(f"image build failed (full log: {log_path}):\n{tail}")
         if self.name == "docker":
             self("load", "-i", archive)
+        else:
+            # Each build leaves its builder stage (about 2 GB) untagged in the store, and the store
+            # would grow by one per commit built. The untagged images this build neither made nor
+            # took from the cache (each step's image is logged as "--> ID") are dropped; layers they
+            # share with this build's images stay, so the next build keeps its cache.
+            with open(log_path) as log:
+                used = tuple(line.split()[-1] for line in log if line.startswith("--> "))
+            for image in earlier:
+                if not image.startswith(used):
+                    self("rmi", image, check=False)
+
+    def dangling(self) -> list[str]:
+        ids = self("images", "--quiet", "--no-trunc", "--filter", "dangling=true").stdout.split()
+        return [i.removeprefix("sha256:") for i in ids]
 
     def inspect(self, obj: str, kind: str = "image") -> dict:
         return json.loads(self(kind, "inspect", obj).stdout)[0]
