@@ -248,22 +248,29 @@ mod tests {
 
     use super::*;
 
-    /// A second process's writes (here: a connection of its own, as the sqlite3 shell would make)
-    /// show in the next list, although each read connection keeps its last body.
-    #[tokio::test]
-    async fn a_kept_body_is_answered_only_while_nobody_committed() {
-        let dir = std::env::temp_dir().join(format!("shipshape-read-{}", std::process::id()));
+    /// A fresh database file in a directory of its own with one user, and the writer's connection
+    /// (run `pragmas` first).
+    fn users_file(name: &str, pragmas: &str) -> (PathBuf, PathBuf, Connection) {
+        let dir = std::env::temp_dir().join(format!("shipshape-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("db.sqlite3");
         let _ = std::fs::remove_file(&path);
         let writer = Connection::open(&path).unwrap();
         writer
-            .execute_batch(
-                "PRAGMA journal_mode = WAL;
+            .execute_batch(&format!(
+                "{pragmas}
                  CREATE TABLE users (id INTEGER PRIMARY KEY, dni TEXT UNIQUE, name TEXT);
-                 INSERT INTO users (dni, name) VALUES ('1', 'Ada');",
-            )
+                 INSERT INTO users (dni, name) VALUES ('1', 'Ada');"
+            ))
             .unwrap();
+        (dir, path, writer)
+    }
+
+    /// A second process's writes (here: a connection of its own, as the sqlite3 shell would make)
+    /// show in the next list, although each read connection keeps its last body.
+    #[tokio::test]
+    async fn a_kept_body_is_answered_only_while_nobody_committed() {
+        let (dir, path, writer) = users_file("read", "PRAGMA journal_mode = WAL;");
         // One connection, so every list below goes through the same kept body.
         let pool = ReadPool::new(path.clone(), Duration::from_secs(1), 1);
         let list = |limit, offset| {
@@ -302,17 +309,7 @@ mod tests {
     /// (recovery, a checkpoint's restart), and the same code handles it.
     #[test]
     fn the_kept_body_is_never_waited_for_on_the_async_worker() {
-        let dir = std::env::temp_dir().join(format!("shipshape-busy-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("db.sqlite3");
-        let _ = std::fs::remove_file(&path);
-        let writer = Connection::open(&path).unwrap();
-        writer
-            .execute_batch(
-                "CREATE TABLE users (id INTEGER PRIMARY KEY, dni TEXT UNIQUE, name TEXT);
-                 INSERT INTO users (dni, name) VALUES ('1', 'Ada');",
-            )
-            .unwrap();
+        let (dir, path, writer) = users_file("busy", "");
         let pool = Arc::new(Inner {
             path: path.clone(),
             busy_timeout: Duration::from_secs(60),
