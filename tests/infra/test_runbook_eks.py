@@ -1,6 +1,6 @@
 """Every CloudWatch alarm infra/aws/eks plans has an entry in docs/runbook-eks.md: its planned
-`alarm_name` is written there (in backticks), and a `(runbook: X)` pointer in its description names a
-heading that exists. Read from the planned values of the stack's `defaults` run, so an alarm added by
+`alarm_name` is written there (in backticks), and its description has a `(runbook: X)` pointer that
+names a heading that exists. Read from the planned values of the stack's `defaults` run, so an alarm added by
 any means (a new resource, a new key of a for_each map) is seen. The Prometheus alerts are checked in
 tests/chart/test_runbook.py."""
 
@@ -40,7 +40,10 @@ def alarm_problems(alarms: dict[str, dict], runbook: str) -> list[str]:
         name = alarm["alarm_name"]
         if f"`{name}`" not in runbook:
             problems.append(f"{address}: docs/runbook-eks.md never names `{name}`")
-        for ref in re.findall(r"\(runbook: ([^)]+)\)", alarm.get("alarm_description") or ""):
+        refs = re.findall(r"\(runbook: ([^)]+)\)", alarm.get("alarm_description") or "")
+        if not refs:
+            problems.append(f"{address}: the description has no (runbook: …) pointer for whoever is paged")
+        for ref in refs:
             want = slug(ref)
             if not any(a == want or a.startswith(want + "-") for a in have):
                 problems.append(f"{address}: description points at runbook '{ref}', no such heading")
@@ -64,6 +67,14 @@ def alarms(stack_test) -> dict[str, dict]:
 
 def test_every_alarm_has_a_runbook_entry(alarms):
     assert alarm_problems(alarms, RUNBOOK.read_text()) == []
+
+
+def test_an_alarm_without_a_pointer_fails(alarms):
+    address = next(a for a, v in alarms.items() if v["alarm_name"] == "shipshape-db-storage")
+    stripped = dict(alarms)
+    stripped[address] = dict(alarms[address], alarm_description="Less than 2 GiB of database storage free.")
+    assert alarm_problems(stripped, RUNBOOK.read_text()) == [
+        f"{address}: the description has no (runbook: …) pointer for whoever is paged"]
 
 
 def test_a_pointer_to_a_missing_heading_fails(alarms):
@@ -91,4 +102,7 @@ def test_a_new_alarm_without_runbook_entry_fails(terraform, tmp_path):
     root = mutate(tmp_path, {f"{STACK}/monitoring.tf": [('resource "aws_route53_health_check" "service" {', NEW_ALARM)]})
     alarms = run_defaults(terraform.test(root / STACK, filter=TEST_FILE))
     problems = alarm_problems(alarms, RUNBOOK.read_text())
-    assert problems == ["aws_cloudwatch_metric_alarm.alb_latency: docs/runbook-eks.md never names `shipshape-alb-latency`"], problems
+    assert problems == [
+        "aws_cloudwatch_metric_alarm.alb_latency: docs/runbook-eks.md never names `shipshape-alb-latency`",
+        "aws_cloudwatch_metric_alarm.alb_latency: the description has no (runbook: …) pointer for whoever is paged",
+    ], problems

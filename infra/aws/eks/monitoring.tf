@@ -111,16 +111,16 @@ locals {
     }
     storage = {
       metric  = "FreeStorageSpace", statistic = "Minimum", comparison = "LessThanThreshold", threshold = 2 * 1024 * 1024 * 1024
-      periods = 1, description = "Less than 2 GiB of database storage free (autoscaling has hit db_max_allocated_storage_gb or cannot keep up)."
+      periods = 1, description = "Less than 2 GiB of database storage free (autoscaling has hit db_max_allocated_storage_gb or cannot keep up) (runbook: ShipshapeDatabaseCpu)."
     }
     memory = {
       metric  = "FreeableMemory", statistic = "Minimum", comparison = "LessThanThreshold", threshold = 128 * 1024 * 1024
-      periods = 3, description = "Less than 128 MiB freeable memory on the database instance for 15 minutes."
+      periods = 3, description = "Less than 128 MiB freeable memory on the database instance for 15 minutes (runbook: ShipshapeDatabaseCpu)."
     }
     connections = {
       # db.t4g.small admits about 190 connections; pods take at most maxReplicas x dbMaxConnections (120).
       metric  = "DatabaseConnections", statistic = "Maximum", comparison = "GreaterThanThreshold", threshold = 160
-      periods = 2, description = "More than 160 database connections: close to max_connections, new logins will soon be refused."
+      periods = 2, description = "More than 160 database connections: close to max_connections, new logins will soon be refused (runbook: ShipshapeDatabaseCpu)."
     }
   }
 }
