@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/delivery/lib.sh
 source scripts/delivery/lib.sh
+# shellcheck source=scripts/lib/cargo.sh
+source scripts/lib/cargo.sh
 
 SEED="${API_FUZZ_SEED:-20261206}"
 EXAMPLES="${API_FUZZ_EXAMPLES:-50}"
@@ -17,13 +19,14 @@ CONFIG=scripts/api-fuzz/schemathesis.toml
 
 step "python tools (schemathesis)" use_venv
 step "build" cargo build --locked --bin shipshape
+SERVER_BIN="$(cargo_target_dir)/debug/shipshape"
 
 start_server() {
   WORK="$(mktemp -d)"
   on_exit "rm -rf '$WORK'"
   BIND_ADDRESS=127.0.0.1 PORT=0 LOG_FORMAT=json LOG_LEVEL=warn,shipshape::startup=info \
     SHUTDOWN_DRAIN_SECS=0 DATABASE_URL="sqlite://$WORK/api-fuzz.db" \
-    target/debug/shipshape >"$WORK/server.log" 2>&1 &
+    "$SERVER_BIN" >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
   on_exit "kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null"
   local addr="" _

@@ -9,7 +9,7 @@
 #   BENCH_WARMUP=2         unrecorded seconds per target before round 1
 #   BENCH_USERS=100        users in the list scenario     BENCH_POSTGRES=1 (0 skips PostgreSQL)
 #   BENCH_OUT=out/bench    where runs.tsv and results.md go
-#   BENCH_BIN=target/release/shipshape   the shipshape binary measured (e.g. a static build, to compare)
+#   BENCH_BIN=<target dir>/release/shipshape   the shipshape binary measured (e.g. a static build, to compare)
 #   BENCH_BASELINE_BIN=  an earlier shipshape build, measured beside BENCH_BIN on SQLite (before/after)
 #   BENCH_SCENARIOS="hello list create"   a subset runs only those
 #   Peers, optional (their code is not in this repo; docs/performance.md says how they were run):
@@ -28,7 +28,6 @@ WARMUP=${BENCH_WARMUP:-2}
 USERS_WANTED=${BENCH_USERS:-100}
 USE_PG=${BENCH_POSTGRES:-1}
 OUT=${BENCH_OUT:-out/bench}
-BIN=${BENCH_BIN:-target/release/shipshape}
 BASELINE=${BENCH_BASELINE_BIN:-}
 SCENARIOS=" ${BENCH_SCENARIOS:-hello list create} "
 
@@ -36,6 +35,10 @@ SCENARIOS=" ${BENCH_SCENARIOS:-hello list create} "
 source scripts/lib/step.sh
 # shellcheck source=scripts/lib/bench-users.sh
 source scripts/lib/bench-users.sh
+# shellcheck source=scripts/lib/cargo.sh
+source scripts/lib/cargo.sh
+RELEASE="$(cargo_target_dir)/release"
+BIN=${BENCH_BIN:-$RELEASE/shipshape}
 
 WORK=$(mktemp -d /tmp/shipshape-bench.XXXXXX)
 PIDS=()
@@ -68,7 +71,7 @@ build() {
   # pulls in dev-dependency features, which must not leak into the binary under test.
   cargo build --release
   cargo build --release --example bare_hyper
-  ls -l target/release/shipshape target/release/examples/bare_hyper
+  ls -l "$RELEASE/shipshape" "$RELEASE/examples/bare_hyper"
 }
 
 # start NAME CMD... : runs a server whose stdout announces its loopback address, waits for it.
@@ -112,7 +115,7 @@ start_servers() {
     start shipshape-postgres env BIND_ADDRESS=127.0.0.1 PORT=0 \
       DATABASE_URL="${url%/*}/$PG_DB?sslmode=verify-full&sslrootcert=$ca" "$BIN" serve
   fi
-  start bare-hyper env BIND_ADDRESS=127.0.0.1 PORT=0 target/release/examples/bare_hyper
+  start bare-hyper env BIND_ADDRESS=127.0.0.1 PORT=0 "$RELEASE/examples/bare_hyper"
   local t
   for t in "${!PID[@]}"; do echo "$t idle RSS: $(rss_kib "${PID[$t]}" VmRSS) KiB"; done
 }

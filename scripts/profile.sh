@@ -23,6 +23,8 @@ source scripts/lib/apt.sh
 source scripts/lib/step.sh
 # shellcheck source=scripts/lib/bench-users.sh
 source scripts/lib/bench-users.sh
+# shellcheck source=scripts/lib/cargo.sh
+source scripts/lib/cargo.sh
 
 INFERNO_VERSION=0.12.8
 SCENARIOS=" ${PROFILE_SCENARIOS:-hello list} "
@@ -30,9 +32,10 @@ SECS=${PROFILE_SECONDS:-10}
 REQUESTS=${PROFILE_REQUESTS:-3000}
 CG_SECS=${PROFILE_CG_SECONDS:-30}
 OUT=${PROFILE_OUT:-out/profile}
-BIN=target/profiling/shipshape
+PROFILING="$(cargo_target_dir)/profiling"
+BIN=$PROFILING/shipshape
 BASELINE=${PROFILE_BASELINE_BIN:-}
-HYPER=target/profiling/examples/bare_hyper
+HYPER=$PROFILING/examples/bare_hyper
 TOOLS=${XDG_CACHE_HOME:-$HOME/.cache}/shipshape/inferno-$INFERNO_VERSION
 
 WORK=$(mktemp -d /tmp/shipshape-profile.XXXXXX)

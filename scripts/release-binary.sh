@@ -6,7 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/delivery/lib.sh
 source scripts/delivery/lib.sh
+# shellcheck source=scripts/lib/cargo.sh
+source scripts/lib/cargo.sh
 
+ensure_python3 # cargo_target_dir reads cargo's JSON with it
 OUT=out/release
 SHA="$(git_short_sha)"
 ARCH="$(uname -m)"
@@ -17,7 +20,7 @@ step "cargo build --release" env SHIPSHAPE_REVISION="$SHA" cargo build --release
 package() {
   rm -rf "$OUT"
   mkdir -p "$OUT"
-  cp target/release/shipshape "$OUT/$NAME"
+  cp "$(cargo_target_dir)/release/shipshape" "$OUT/$NAME"
   (cd "$OUT" && sha256sum "$NAME" >"$NAME.sha256")
   printf 'RELEASE_VERSION=%s\nRELEASE_ARCH=%s\nRELEASE_FILE=%s\nRELEASE_SHA256=%s\nCRATE_VERSION=%s\n' \
     "$SHA" "$ARCH" "$NAME" "$(cut -d' ' -f1 "$OUT/$NAME.sha256")" "$(crate_version)" >"$OUT/release.env"

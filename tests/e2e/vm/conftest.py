@@ -9,7 +9,7 @@ the machine's journal, failed units and cloud-init output attached to its report
 
 Environment (or the matching --options): VM_TEST_DEBIAN_MIRROR (Debian archive for the rootfs),
 VM_TEST_CACHE_DIR (rootfs cache, default ~/.cache/shipshape), VM_TEST_RELEASE_BINARY (default
-target/release/shipshape).
+release/shipshape in cargo's target directory, which CARGO_TARGET_DIR may move).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import base64
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -41,8 +42,17 @@ def pytest_addoption(parser):
     g.addoption("--debian-mirror", default=os.environ.get("VM_TEST_DEBIAN_MIRROR") or None,
                 help="Debian archive URL for the rootfs (default: the host's Debian sources, else mmdebstrap's)")
     g.addoption("--vm-cache-dir", type=Path, default=rootfs_mod.default_cache_dir(), help="rootfs cache")
-    g.addoption("--release-binary", type=Path,
-                default=Path(os.environ.get("VM_TEST_RELEASE_BINARY") or REPO_ROOT / "target/release/shipshape"))
+    g.addoption("--release-binary", type=Path, default=os.environ.get("VM_TEST_RELEASE_BINARY") or None)
+
+
+def release_binary(config) -> Path:
+    """The --release-binary given, else the release build where cargo put it."""
+    given = config.getoption("--release-binary")
+    if given:
+        return Path(given)
+    meta = subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, check=True).stdout
+    return Path(json.loads(meta)["target_directory"]) / "release" / "shipshape"
 
 
 def _stop(msg: str) -> None:
@@ -57,7 +67,7 @@ def habitat(request):
     missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:
         _stop(f"missing tool(s): {', '.join(missing)} (scripts/provision-vm-test.sh installs them)")
-    binary = request.config.getoption("--release-binary")
+    binary = release_binary(request.config)
     if not binary.is_file():
         _stop(f"no release build at {binary}: cargo build --release (make vm-boot-test builds it)")
 
@@ -80,7 +90,7 @@ def work(tmp_path_factory) -> Path:
 def release(request, work) -> Path:
     """A private copy of the release build: a concurrent build cannot change what the tests publish."""
     copy = work / "shipshape"
-    shutil.copyfile(request.config.getoption("--release-binary"), copy)
+    shutil.copyfile(release_binary(request.config), copy)
     copy.chmod(0o755)
     return copy
 
