@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/step.sh
 source scripts/lib/step.sh
+# shellcheck source=scripts/lib/cargo.sh
+source scripts/lib/cargo.sh
 
 TARGET=aarch64-unknown-linux-gnu
 OUT=out/arm64
@@ -42,7 +44,8 @@ self_test() {
 step "self-test: the file check refuses x86-64 and dynamic binaries" self_test
 
 check_file() {
-  local bin="target/$TARGET/release/shipshape" kind
+  local bin kind
+  bin="$(cargo_target_dir)/$TARGET/release/shipshape"
   mkdir -p "$OUT"
   cp "$bin" "$OUT/shipshape-linux-aarch64"
   kind="$(file -b "$OUT/shipshape-linux-aarch64")"

@@ -261,7 +261,7 @@ rust_toolchain() {
 
 arm64_cross() {
   [ "$(id -u)" -eq 0 ] || lacks "root for apt (CI: the rust executor runs as root)"
-  need_apt gcc-aarch64-linux-gnu libc6-dev-arm64-cross file
+  need_apt gcc-aarch64-linux-gnu libc6-dev-arm64-cross file python3
   rustup target add aarch64-unknown-linux-gnu || lacks "the aarch64-unknown-linux-gnu standard library (rustup target add failed)"
 }
 
