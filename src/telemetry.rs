@@ -1,11 +1,12 @@
 //! Logs and metrics: one JSON line per request, and the RED metrics Prometheus scrapes.
 
+use std::cell::RefCell;
 use std::future::Future;
-use std::io::{BufWriter, IsTerminal};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -29,7 +30,7 @@ use crate::configuration::{LogFilter, LogFormat, TraceArgs};
 mod json_lines;
 pub mod otel;
 
-use json_lines::JsonLines;
+use json_lines::{AccessLine, JsonLines};
 
 /// Installs the process's log subscriber: `format` or, when not given, JSON unless stdout is a
 /// terminal. Fails on an invalid LOG_LEVEL filter.
@@ -132,17 +133,84 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let filter = env_filter(filter)?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
-    let _ = match format {
-        LogFormat::Json => builder
-            .fmt_fields(JsonFields::new())
-            .event_format(JsonLines::default())
-            .try_init(),
-        LogFormat::Pretty => builder.try_init(),
-    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => {
+            let writer = SharedWriter(Arc::new(writer));
+            let installed = builder
+                .with_writer(writer.clone())
+                .fmt_fields(JsonFields::new())
+                .event_format(JsonLines::default())
+                .try_init();
+            if installed.is_ok() {
+                let _ = ACCESS_WRITER.set(Box::new(writer));
+            }
+        }
+        LogFormat::Pretty => {
+            let _ = builder.with_writer(writer).try_init();
+        }
+    }
     Ok(())
+}
+
+/// Where the access lines go without a tracing event: the writer of the JSON log, set when that
+/// log is installed without trace export ([`init_logging_to`]). Unset, the lines are events.
+static ACCESS_WRITER: OnceLock<Box<dyn LineWriter>> = OnceLock::new();
+
+trait LineWriter: Send + Sync {
+    fn write_line(&self, line: &[u8]);
+}
+
+/// One writer for the subscriber and the access lines, so that they keep their order.
+struct SharedWriter<W>(Arc<W>);
+
+impl<W> Clone for SharedWriter<W> {
+    fn clone(&self) -> Self {
+        SharedWriter(self.0.clone())
+    }
+}
+
+impl<'a, W: MakeWriter<'a>> MakeWriter<'a> for SharedWriter<W> {
+    type Writer = W::Writer;
+
+    fn make_writer(&'a self) -> W::Writer {
+        self.0.make_writer()
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> W::Writer {
+        self.0.make_writer_for(meta)
+    }
+}
+
+impl<W> LineWriter for SharedWriter<W>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync,
+{
+    fn write_line(&self, line: &[u8]) {
+        // As tracing-subscriber does with a line it cannot write: nothing to report it to.
+        let _ = self.0.make_writer().write_all(line);
+    }
+}
+
+thread_local! {
+    static ACCESS_TEXT: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// The access line of one request: written directly when the JSON log allows
+/// `shipshape::access` at INFO (the same filter its event would pass), else as a tracing event.
+fn log_access(line: &AccessLine<'_>, trace_id: Option<opentelemetry::trace::TraceId>) {
+    match ACCESS_WRITER.get() {
+        Some(writer) if trace_id.is_none() => {
+            if tracing::enabled!(target: "shipshape::access", tracing::Level::INFO) {
+                ACCESS_TEXT.with(|text| {
+                    let mut text = text.borrow_mut();
+                    line.write_json(&mut text, SystemTime::now());
+                    writer.write_line(text.as_bytes());
+                });
+            }
+        }
+        _ => line.emit(trace_id),
+    }
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -371,17 +439,15 @@ impl Seen {
             .span
             .as_ref()
             .and_then(|span| otel::end_request_span(span, status.as_u16()));
-        tracing::info!(
-            target: "shipshape::access",
-            method = self.method,
+        let line = AccessLine {
+            method: self.method,
             route,
-            path = self.uri.path(),
-            status = status.as_u16(),
-            latency_ms = latency.as_secs_f64() * 1000.0,
-            request_id = self.request_id.to_str().unwrap_or_default(),
-            trace_id = trace_id.map(tracing::field::display),
-            "request"
-        );
+            path: self.uri.path(),
+            status: status.as_u16(),
+            latency_ms: latency.as_secs_f64() * 1000.0,
+            request_id: self.request_id.to_str().unwrap_or_default(),
+        };
+        log_access(&line, trace_id);
         let matches =
             |s: &Series| s.status == status && s.method == self.method && &*s.route == route;
         let known = self.series.read().ok().and_then(|list| {
