@@ -1,8 +1,10 @@
 //! Logs and metrics: one JSON line per request, and the RED metrics Prometheus scrapes.
 
 use std::cell::RefCell;
+use std::convert::Infallible;
 use std::future::Future;
 use std::io::{BufWriter, IsTerminal, Write};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::task::{Context, Poll, ready};
@@ -315,16 +317,21 @@ struct Series {
     duration: Histogram,
 }
 
-/// One access-log line and the RED metrics per request. A tower layer rather than
-/// `axum::middleware::from_fn`, which boxes the inner service and the future of every request.
+/// One access-log line and the RED metrics per request, and the answer to a handler that
+/// panics. A tower layer rather than `axum::middleware::from_fn`, which boxes the inner service
+/// and the future of every request. Panics are caught here rather than by tower-http's
+/// `CatchPanic`, which re-boxes every response body (two allocations a request).
 #[derive(Clone)]
 pub struct ObserveLayer {
     metrics: Metrics,
+    on_panic: fn() -> Response,
 }
 
 impl ObserveLayer {
-    pub fn new(metrics: Metrics) -> Self {
-        ObserveLayer { metrics }
+    /// `on_panic` is the answer to a request whose handler panicked (the process's panic hook
+    /// has printed the panic); it is logged and counted as any other answer.
+    pub fn new(metrics: Metrics, on_panic: fn() -> Response) -> Self {
+        ObserveLayer { metrics, on_panic }
     }
 }
 
@@ -335,6 +342,7 @@ impl<S> Layer<S> for ObserveLayer {
         Observe {
             inner,
             metrics: self.metrics.clone(),
+            on_panic: self.on_panic,
             series: Arc::default(),
         }
     }
@@ -344,21 +352,22 @@ impl<S> Layer<S> for ObserveLayer {
 pub struct Observe<S> {
     inner: S,
     metrics: Metrics,
+    on_panic: fn() -> Response,
     /// The series this service has recorded to. The layer wraps each route on its own, so the list
     /// is short and its route is mostly one; it is searched by every label, so that stays correct
     /// whatever it holds.
     series: Arc<RwLock<Vec<Series>>>,
 }
 
-impl<S, B> Service<Request> for Observe<S>
+impl<S> Service<Request> for Observe<S>
 where
-    S: Service<Request, Response = Response<B>>,
+    S: Service<Request, Response = Response, Error = Infallible>,
 {
-    type Response = Response<B>;
-    type Error = S::Error;
+    type Response = Response;
+    type Error = Infallible;
     type Future = ObserveFuture<S::Future>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
@@ -387,8 +396,11 @@ where
                 req.headers(),
             ));
         }
+        // Without a future (the call panicked) the answer is `on_panic`'s.
+        let inner = catch_unwind(AssertUnwindSafe(|| self.inner.call(req))).ok();
         ObserveFuture {
-            inner: self.inner.call(req),
+            inner,
+            on_panic: self.on_panic,
             seen: Some(seen),
         }
     }
@@ -493,14 +505,15 @@ impl Drop for InFlight {
 pin_project! {
     pub struct ObserveFuture<F> {
         #[pin]
-        inner: F,
+        inner: Option<F>,
+        on_panic: fn() -> Response,
         seen: Option<Seen>,
     }
 }
 
-impl<F, B, E> Future for ObserveFuture<F>
+impl<F> Future for ObserveFuture<F>
 where
-    F: Future<Output = Result<Response<B>, E>>,
+    F: Future<Output = Result<Response, Infallible>>,
 {
     type Output = F::Output;
 
@@ -513,15 +526,75 @@ where
             .as_ref()
             .and_then(|s| s.span.as_ref())
             .map(tracing::Span::enter);
-        let result = this.inner.poll(cx);
+        // None: the call or this poll panicked.
+        let polled = this
+            .inner
+            .as_pin_mut()
+            .and_then(|inner| catch_unwind(AssertUnwindSafe(|| inner.poll(cx))).ok());
         drop(entered);
-        let mut result = ready!(result);
-        if let (Ok(res), Some(seen)) = (&mut result, this.seen.take()) {
+        let Ok(mut res) = ready!(polled.unwrap_or_else(|| Poll::Ready(Ok((this.on_panic)()))));
+        if let Some(seen) = this.seen.take() {
             res.headers_mut()
                 .entry(X_REQUEST_ID)
                 .or_insert_with(|| seen.request_id.clone());
             seen.finish(res.status());
         }
-        Poll::Ready(result)
+        Poll::Ready(Ok(res))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use tower::ServiceExt;
+    use tower::service_fn;
+
+    use super::*;
+
+    fn teapot() -> Response {
+        let mut res = Response::new(Body::from("caught"));
+        *res.status_mut() = StatusCode::IM_A_TEAPOT;
+        res
+    }
+
+    /// A handler that panics, in its call or in its future, gets `on_panic`'s answer, with its
+    /// request id and counted; the service goes on answering.
+    #[tokio::test]
+    async fn a_panicking_handler_gets_the_panic_answer() {
+        let metrics = Metrics::new().unwrap();
+        let layer = ObserveLayer::new(metrics.clone(), teapot);
+        let handler = |req: Request| {
+            let path = req.uri().path().to_owned();
+            if path == "/call" {
+                panic!("in the call");
+            }
+            async move {
+                if path == "/poll" {
+                    panic!("in the future");
+                }
+                Ok::<_, Infallible>(Response::new(Body::from("fine")))
+            }
+        };
+        let service = layer.layer(service_fn(handler));
+        for (path, status) in [
+            ("/call", StatusCode::IM_A_TEAPOT),
+            ("/poll", StatusCode::IM_A_TEAPOT),
+            ("/fine", StatusCode::OK),
+        ] {
+            let req = Request::builder()
+                .uri(path)
+                .header(X_REQUEST_ID, "the-id")
+                .body(Body::empty())
+                .unwrap();
+            let Ok(res) = service.clone().oneshot(req).await;
+            assert_eq!(res.status(), status, "{path}");
+            assert_eq!(res.headers()[X_REQUEST_ID], "the-id", "{path}");
+        }
+        let text = metrics.render();
+        let teapots = text
+            .lines()
+            .find(|l| l.starts_with("http_requests_total{") && l.contains("status=\"418\""))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(teapots.ends_with(" 2"), "{teapots}");
     }
 }

@@ -16,7 +16,6 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use tower::util::{MapRequest, MapResponseLayer};
 use tower::{Layer, ServiceBuilder};
-use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -101,11 +100,10 @@ pub fn app(state: AppState, limits: &Limits) -> App {
     // the access log, so `Observe` handles it.
     let every_response = ServiceBuilder::new()
         .layer(MapResponseLayer::new(security_headers))
-        .layer(telemetry::ObserveLayer::new(state.metrics().clone()))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.")
-                .into_response()
-        }))
+        .layer(telemetry::ObserveLayer::new(
+            state.metrics().clone(),
+            internal_error,
+        ))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes));
     let router: Router = routes(limits)
         .split_for_parts()
@@ -117,6 +115,11 @@ pub fn app(state: AppState, limits: &Limits) -> App {
     // Before routing, so that `/api/users` reaches the `/api/users/` route.
     tower::util::MapRequestLayer::new(drf::routing::add_trailing_slash as fn(Request) -> Request)
         .layer(router)
+}
+
+/// The answer to a request whose handler panicked.
+fn internal_error() -> Response<axum::body::Body> {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.").into_response()
 }
 
 /// Set on every response unless the handler set them; one layer, not one per header (each layer
