@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant, SystemTime};
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder};
@@ -324,14 +324,44 @@ struct Series {
 #[derive(Clone)]
 pub struct ObserveLayer {
     metrics: Metrics,
+    routes: RouteLabels,
     on_panic: fn() -> Response,
 }
 
 impl ObserveLayer {
     /// `on_panic` is the answer to a request whose handler panicked (the process's panic hook
     /// has printed the panic); it is logged and counted as any other answer.
-    pub fn new(metrics: Metrics, on_panic: fn() -> Response) -> Self {
-        ObserveLayer { metrics, on_panic }
+    pub fn new(metrics: Metrics, routes: RouteLabels, on_panic: fn() -> Response) -> Self {
+        ObserveLayer {
+            metrics,
+            routes,
+            on_panic,
+        }
+    }
+}
+
+/// The route of a request path, for the labels: the template of the route axum's router
+/// matches, found with the same matcher (matchit) built from the same templates. Found before
+/// routing, so that the observe layer wraps the router once: as a `Router::layer` it wrapped
+/// each route, and axum clones a route's boxed service and boxes its future on every request.
+#[derive(Clone)]
+pub struct RouteLabels(Arc<matchit::Router<Arc<str>>>);
+
+impl RouteLabels {
+    /// Panics on templates the router would refuse too (it is built from the same ones).
+    pub fn new<'a>(templates: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut router = matchit::Router::new();
+        for template in templates {
+            router
+                .insert(template, Arc::from(template))
+                .unwrap_or_else(|e| panic!("route {template:?}: {e}"));
+        }
+        RouteLabels(Arc::new(router))
+    }
+
+    /// The template `path` matches, as axum's `MatchedPath` gives it; None when no route does.
+    pub fn of(&self, path: &str) -> Option<Arc<str>> {
+        self.0.at(path).ok().map(|m| m.value.clone())
     }
 }
 
@@ -342,6 +372,7 @@ impl<S> Layer<S> for ObserveLayer {
         Observe {
             inner,
             metrics: self.metrics.clone(),
+            routes: self.routes.clone(),
             on_panic: self.on_panic,
             series: Arc::default(),
         }
@@ -352,10 +383,10 @@ impl<S> Layer<S> for ObserveLayer {
 pub struct Observe<S> {
     inner: S,
     metrics: Metrics,
+    routes: RouteLabels,
     on_panic: fn() -> Response,
-    /// The series this service has recorded to. The layer wraps each route on its own, so the list
-    /// is short and its route is mostly one; it is searched by every label, so that stays correct
-    /// whatever it holds.
+    /// The series this service has recorded to: one per (method, route, status) answered, a
+    /// short list.
     series: Arc<RwLock<Vec<Series>>>,
 }
 
@@ -375,7 +406,7 @@ where
         let seen = Seen {
             start: Instant::now(),
             method: method_label(req.method()),
-            route: req.extensions().get::<MatchedPath>().cloned(),
+            route: self.routes.of(req.uri().path()),
             uri: req.uri().clone(),
             request_id: req
                 .headers()
@@ -388,7 +419,7 @@ where
         };
         let mut seen = seen;
         if otel::enabled() {
-            let route = seen.route.as_ref().map(MatchedPath::as_str);
+            let route = seen.route.as_deref();
             seen.span = Some(otel::request_span(
                 seen.method,
                 route,
@@ -433,7 +464,7 @@ fn method_label(method: &Method) -> &'static str {
 struct Seen {
     start: Instant,
     method: &'static str,
-    route: Option<MatchedPath>,
+    route: Option<Arc<str>>,
     uri: Uri,
     /// The client's `x-request-id`, or one made for it; returned on the response.
     request_id: HeaderValue,
@@ -446,7 +477,7 @@ struct Seen {
 impl Seen {
     fn finish(self, status: StatusCode) {
         let latency = self.start.elapsed();
-        let route = self.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let route = self.route.as_deref().unwrap_or("unmatched");
         let trace_id = self
             .span
             .as_ref()
@@ -562,7 +593,7 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_handler_gets_the_panic_answer() {
         let metrics = Metrics::new().unwrap();
-        let layer = ObserveLayer::new(metrics.clone(), teapot);
+        let layer = ObserveLayer::new(metrics.clone(), RouteLabels::new([]), teapot);
         let handler = |req: Request| {
             let path = req.uri().path().to_owned();
             if path == "/call" {

@@ -78,6 +78,11 @@ async fn metrics_exposition(b: Backend) {
         s.get("/hello").await;
     }
     s.get("/api/users/12345/").await;
+    // The route labels: the template matched, also for a path the trailing slash is added to
+    // and for a method the route does not serve; `unmatched` when no route matches.
+    assert_eq!(s.get("/api/users").await.status, 200);
+    assert_eq!(s.call(Method::DELETE, "/hello").await.status, 405);
+    assert_eq!(s.get("/nowhere").await.status, 404);
     let res = s.get("/metrics").await;
     assert!(
         res.header("content-type")
@@ -86,6 +91,9 @@ async fn metrics_exposition(b: Backend) {
     for needle in [
         r#"http_requests_total{method="GET",route="/hello",status="200"} 3"#,
         r#"http_requests_total{method="GET",route="/api/users/{id}/",status="404"} 1"#,
+        r#"http_requests_total{method="GET",route="/api/users/",status="200"} 1"#,
+        r#"http_requests_total{method="DELETE",route="/hello",status="405"} 1"#,
+        r#"http_requests_total{method="GET",route="unmatched",status="404"} 1"#,
         r#"http_request_duration_seconds_bucket{method="GET",route="/hello",le="+Inf"} 3"#,
         "http_requests_in_flight",
         r#"shipshape_db_pool_connections{state="idle"}"#,

@@ -11,17 +11,17 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, HeaderValue, Response, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tower::util::{MapRequest, MapResponseLayer};
-use tower::{Layer, ServiceBuilder};
+use tower::ServiceBuilder;
+use tower::util::{MapRequest, MapResponse};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::drf::{self, ApiError};
 use crate::state::AppState;
-use crate::telemetry;
+use crate::telemetry::{Observe, ObserveLayer, RouteLabels};
 
 /// Limits of the public routes.
 pub struct Limits {
@@ -39,14 +39,22 @@ pub struct Limits {
 struct ApiDoc;
 
 /// The application as the listener serves it.
-pub type App = MapRequest<Router, fn(Request) -> Request>;
+pub type App =
+    MapRequest<MapResponse<Observe<Router>, fn(Response) -> Response>, fn(Request) -> Request>;
 
 /// Every route with its documentation: utoipa-axum registers a route and its OpenAPI operation in
 /// one call, so the document cannot list a route that is not served or miss one that is.
 fn routes(limits: &Limits) -> OpenApiRouter<AppState> {
     // Client-facing routes get a timeout and load shedding; probes and metrics do not, so an
     // overloaded pod is not also declared dead.
-    let guarded = guard::GuardLayer::new(limits.max_concurrent_requests, limits.request_timeout);
+    // The body limit here too: these are the routes that read bodies, and one `layer` call is
+    // one boxed service per request.
+    let guarded = ServiceBuilder::new()
+        .layer(guard::GuardLayer::new(
+            limits.max_concurrent_requests,
+            limits.request_timeout,
+        ))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes));
     let public = users::router().merge(hello::router()).layer(guarded);
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(public)
@@ -92,39 +100,35 @@ pub fn openapi() -> Value {
     doc
 }
 
-/// The whole application. Every layer of the stack below wraps each route on its own, and axum
-/// clones a route for each request, so they are given as one stack: one `Router::layer` call is
-/// one boxed service per request, where each call would add another.
+/// The whole application: the layers every response passes, around the router. They wrap the
+/// router once: as a `Router::layer` they would wrap each route, and axum clones a route's boxed
+/// service and boxes its future on every request.
 pub fn app(state: AppState, limits: &Limits) -> App {
-    // Outermost first. The request id (taken from `x-request-id` or made, and returned) belongs to
-    // the access log, so `Observe` handles it.
-    let every_response = ServiceBuilder::new()
-        .layer(MapResponseLayer::new(security_headers))
-        .layer(telemetry::ObserveLayer::new(
-            state.metrics().clone(),
-            internal_error,
-        ))
-        .layer(DefaultBodyLimit::max(limits.max_body_bytes));
-    let router: Router = routes(limits)
-        .split_for_parts()
-        .0
+    let (router, doc) = routes(limits).split_for_parts();
+    let labels = RouteLabels::new(doc.paths.paths.keys().map(String::as_str));
+    let metrics = state.metrics().clone();
+    let router: Router = router
         .fallback(drf::routing::not_found)
         .method_not_allowed_fallback(drf::routing::method_not_allowed)
-        .layer(every_response)
         .with_state(state);
-    // Before routing, so that `/api/users` reaches the `/api/users/` route.
-    tower::util::MapRequestLayer::new(drf::routing::add_trailing_slash as fn(Request) -> Request)
-        .layer(router)
+    // Outermost first. The request id (taken from `x-request-id` or made, and returned) belongs to
+    // the access log, so `Observe` handles it. Trailing slashes are added before routing, so that
+    // `/api/users` reaches the `/api/users/` route.
+    ServiceBuilder::new()
+        .map_request(drf::routing::add_trailing_slash as fn(Request) -> Request)
+        .map_response(security_headers as fn(Response) -> Response)
+        .layer(ObserveLayer::new(metrics, labels, internal_error))
+        .service(router)
 }
 
 /// The answer to a request whose handler panicked.
-fn internal_error() -> Response<axum::body::Body> {
+fn internal_error() -> Response {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.").into_response()
 }
 
 /// Set on every response unless the handler set them; one layer, not one per header (each layer
 /// is one more future per request).
-fn security_headers<B>(mut res: Response<B>) -> Response<B> {
+fn security_headers(mut res: Response) -> Response {
     const HEADERS: [(HeaderName, HeaderValue); 4] = [
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         (
@@ -146,4 +150,30 @@ fn security_headers<B>(mut res: Response<B>) -> Response<B> {
         headers.entry(name).or_insert(value);
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every route's template is the label of the paths it serves, and only of those.
+    #[test]
+    fn each_route_is_labelled_with_its_template() {
+        let limits = Limits {
+            max_body_bytes: 0,
+            request_timeout: Duration::from_secs(1),
+            max_concurrent_requests: 1,
+        };
+        let doc = routes(&limits).into_openapi();
+        let templates: Vec<&str> = doc.paths.paths.keys().map(String::as_str).collect();
+        assert!(templates.len() >= 10, "{templates:?}");
+        let labels = RouteLabels::new(templates.iter().copied());
+        for template in &templates {
+            let path = template.replace("{id}", "007");
+            assert_eq!(labels.of(&path).as_deref(), Some(*template), "{path}");
+        }
+        for path in ["/nowhere", "/api/users/7/x/", "/hello/", "/api/users"] {
+            assert_eq!(labels.of(path), None, "{path}");
+        }
+    }
 }
