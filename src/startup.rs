@@ -46,7 +46,7 @@ impl Application {
         let openapi = serde_json::to_vec(&routes::openapi())?;
         let state = AppState::new(Parts {
             db: db.clone(),
-            greeting: Greeting(Bytes::from(args.greeting.clone())),
+            greeting: Greeting::new(args.greeting.clone()),
             readiness: readiness.clone(),
             body_limit: BodyLimit(args.max_body_bytes),
             metrics: metrics.clone(),

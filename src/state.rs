@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::FromRef;
+use axum::http::HeaderValue;
 use bytes::Bytes;
 
 use crate::storage::Db;
@@ -49,9 +50,23 @@ part!(body_limit: BodyLimit);
 part!(metrics: Metrics);
 part!(openapi: OpenApiJson);
 
-/// The body of `/` and `/hello` (`Bytes`: each response shares it, nothing is copied).
+/// The body of `/` and `/hello` and its Content-Length, made once: each response shares them
+/// (a reference count), nothing is copied or formatted.
 #[derive(Clone)]
-pub struct Greeting(pub Bytes);
+pub struct Greeting {
+    pub body: Bytes,
+    pub length: HeaderValue,
+}
+
+impl Greeting {
+    pub fn new(text: String) -> Self {
+        let length = HeaderValue::from(text.len());
+        Greeting {
+            body: Bytes::from(text),
+            length,
+        }
+    }
+}
 
 /// False once shutdown has begun: `/readyz` fails so load balancers stop sending traffic.
 #[derive(Clone, Default)]
