@@ -38,6 +38,13 @@ pub struct Limits {
 ))]
 struct ApiDoc;
 
+/// Limits for building the routes only to read their documentation: it does not depend on them.
+const ANY_LIMITS: Limits = Limits {
+    max_body_bytes: 0,
+    request_timeout: Duration::from_secs(1),
+    max_concurrent_requests: 1,
+};
+
 /// The application as the listener serves it.
 pub type App =
     MapRequest<MapResponse<Observe<Router>, fn(Response) -> Response>, fn(Request) -> Request>;
@@ -65,12 +72,7 @@ fn routes(limits: &Limits) -> OpenApiRouter<AppState> {
 /// handlers' own: 503 on the guarded routes (shed, timed out, database unavailable) and 406 from
 /// the API's content negotiation.
 pub fn openapi() -> Value {
-    let limits = Limits {
-        max_body_bytes: 0,
-        request_timeout: Duration::from_secs(1),
-        max_concurrent_requests: 1,
-    };
-    let mut doc = serde_json::to_value(routes(&limits).into_openapi()).expect("serialisable");
+    let mut doc = serde_json::to_value(routes(&ANY_LIMITS).into_openapi()).expect("serialisable");
     let detail = |description: &str| {
         json!({"description": description, "content": {"application/json": {"schema": {
             "type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}}}})
@@ -159,12 +161,7 @@ mod tests {
     /// Every route's template is the label of the paths it serves, and only of those.
     #[test]
     fn each_route_is_labelled_with_its_template() {
-        let limits = Limits {
-            max_body_bytes: 0,
-            request_timeout: Duration::from_secs(1),
-            max_concurrent_requests: 1,
-        };
-        let doc = routes(&limits).into_openapi();
+        let doc = routes(&ANY_LIMITS).into_openapi();
         let templates: Vec<&str> = doc.paths.paths.keys().map(String::as_str).collect();
         assert!(templates.len() >= 10, "{templates:?}");
         let labels = RouteLabels::new(templates.iter().copied());
