@@ -331,7 +331,7 @@ mod tests {
 
     fn events() {
         ACCESS.emit(None::<&str>);
-        ACCESS.emit(Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        ACCESS.emit(Some("a-trace-id"));
         tracing::warn!(
             quoted = "a \"b\" \\ c\n\r\t\u{8}\u{c}\u{1}\u{1f}\u{7f} é 日 \u{1F600}",
             negative = -3i64,
