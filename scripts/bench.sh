@@ -11,6 +11,8 @@
 #   BENCH_OUT=out/bench    where runs.tsv and results.md go
 #   BENCH_BIN=<target dir>/release/shipshape   the shipshape binary measured (e.g. a static build, to compare)
 #   BENCH_BASELINE_BIN=  an earlier shipshape build, measured beside BENCH_BIN on SQLite (before/after)
+#   BENCH_QUIET=1        also BENCH_BIN without its access log (RUST_LOG=warn) on /hello: what the
+#                        line a request costs, measured in the same run
 #   BENCH_SCENARIOS="hello list create"   a subset runs only those
 #   Peers, optional (their code is not in this repo; docs/performance.md says how they were run):
 #   BENCH_FLASK_URL (hello), BENCH_DJANGO_URL (gunicorn: list, create),
@@ -29,6 +31,7 @@ USERS_WANTED=${BENCH_USERS:-100}
 USE_PG=${BENCH_POSTGRES:-1}
 OUT=${BENCH_OUT:-out/bench}
 BASELINE=${BENCH_BASELINE_BIN:-}
+QUIET=${BENCH_QUIET:-0}
 SCENARIOS=" ${BENCH_SCENARIOS:-hello list create} "
 
 # shellcheck source=scripts/lib/step.sh
@@ -103,6 +106,9 @@ start_servers() {
     DATABASE_URL="sqlite://$WORK/bench.db" "$BIN" serve
   [ -z "$BASELINE" ] || start shipshape-baseline env BIND_ADDRESS=127.0.0.1 PORT=0 \
     DATABASE_URL="sqlite://$WORK/baseline.db" "$BASELINE" serve
+  # Start-up still logs its address, which is how start finds the server.
+  [ "$QUIET" != 1 ] || start shipshape-quiet env BIND_ADDRESS=127.0.0.1 PORT=0 \
+    RUST_LOG=warn,shipshape::startup=info DATABASE_URL="sqlite://$WORK/quiet.db" "$BIN" serve
   if [ "$USE_PG" = 1 ]; then
     local pg url ca
     pg=$(scripts/pg-start.sh)
@@ -262,7 +268,7 @@ report() {
         }
       }' "$OUT/runs.tsv"
     echo
-    for t in shipshape-sqlite shipshape-baseline shipshape-postgres bare-hyper; do
+    for t in shipshape-sqlite shipshape-baseline shipshape-quiet shipshape-postgres bare-hyper; do
       [ -n "${PID[$t]:-}" ] || continue
       echo "- $t: RSS now $(rss_kib "${PID[$t]}" VmRSS) KiB, peak $(rss_kib "${PID[$t]}" VmHWM) KiB"
     done
@@ -282,8 +288,8 @@ main() {
   for t in shipshape-sqlite shipshape-baseline shipshape-postgres django-gunicorn django-runserver; do
     [ -z "${URL[$t]:-}" ] || step "fill in $USERS_WANTED users: $t" count_and_fill "$t"
   done
-  ! want hello || step "GET /hello" scenario hello shipshape-sqlite shipshape-baseline bare-hyper \
-    flask-dev
+  ! want hello || step "GET /hello" scenario hello shipshape-sqlite shipshape-baseline \
+    shipshape-quiet bare-hyper flask-dev
   ! want list || step "GET /api/users/ ($USERS_WANTED users)" scenario list shipshape-sqlite \
     shipshape-baseline shipshape-postgres django-gunicorn django-runserver
   # Last: it grows the tables the list scenario reads.
