@@ -474,6 +474,12 @@ struct Seen {
     span: Option<tracing::Span>,
 }
 
+/// A duration in milliseconds, as the nearest f64 to the exact value, so that the log shows
+/// `0.392949`, not the `0.39294900000000005` of `as_secs_f64() * 1000.0`.
+fn millis(d: Duration) -> f64 {
+    d.as_nanos() as f64 / 1e6
+}
+
 impl Seen {
     fn finish(self, status: StatusCode) {
         let latency = self.start.elapsed();
@@ -487,7 +493,7 @@ impl Seen {
             route,
             path: self.uri.path(),
             status: status.as_u16(),
-            latency_ms: latency.as_secs_f64() * 1000.0,
+            latency_ms: millis(latency),
             request_id: self.request_id.to_str().unwrap_or_default(),
         };
         log_access(&line, trace_id);
@@ -581,6 +587,19 @@ mod tests {
     use tower::service_fn;
 
     use super::*;
+
+    /// The access log's latency reads as the nanoseconds it counts, without rounding noise.
+    #[test]
+    fn latency_in_milliseconds_has_no_rounding_noise() {
+        for (nanos, shown) in [
+            (392_949, "0.392949"),
+            (1_500_000, "1.5"),
+            (12_345, "0.012345"),
+        ] {
+            let ms = millis(Duration::from_nanos(nanos));
+            assert_eq!(serde_json::to_string(&ms).unwrap(), shown, "{nanos} ns");
+        }
+    }
 
     fn teapot() -> Response {
         let mut res = Response::new(Body::from("caught"));
