@@ -12,7 +12,7 @@
 #   BENCH_BIN=<target dir>/release/shipshape   the shipshape binary measured (e.g. a static build, to compare)
 #   BENCH_BASELINE_BIN=  an earlier shipshape build, measured beside BENCH_BIN on SQLite (before/after)
 #   BENCH_QUIET=1        also BENCH_BIN without its access log (RUST_LOG=warn) on /hello: what the
-#                        line a request costs, measured in the same run
+#                        access line costs, measured in the same run
 #   BENCH_SCENARIOS="hello list create"   a subset runs only those
 #   Peers, optional (their code is not in this repo; docs/performance.md says how they were run):
 #   BENCH_FLASK_URL (hello), BENCH_DJANGO_URL (gunicorn: list, create),
