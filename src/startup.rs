@@ -4,13 +4,24 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::ServiceExt;
-use axum::extract::Request;
-use axum::serve::ListenerExt;
+use axum::body::Body;
+use axum::http::header::CONNECTION;
+use axum::http::{HeaderValue, Version};
 use bytes::Bytes;
-use tokio::net::TcpListener;
+use futures_util::FutureExt;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
 
 use crate::configuration::{ConfigError, ServeArgs};
 use crate::routes::{self, App, Limits};
@@ -94,12 +105,6 @@ impl Application {
             grace,
         } = self;
         let upkeep = tokio::spawn(metrics.upkeep());
-        // Small JSON responses should leave at once, not wait for Nagle's algorithm.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY not set");
-            }
-        });
         let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
         let stop_accepting = async move {
             shutdown.await;
@@ -112,8 +117,7 @@ impl Application {
             );
             let _ = drained_tx.send(());
         };
-        let server = axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
-            .with_graceful_shutdown(stop_accepting);
+        let server = serve(listener, app, stop_accepting);
         let grace_expired = async move {
             if drained_rx.await.is_ok() {
                 tokio::time::sleep(grace).await;
@@ -121,18 +125,109 @@ impl Application {
                 std::future::pending::<()>().await;
             }
         };
-        let result = tokio::select! {
-            res = server => res.map_err(anyhow::Error::from),
+        tokio::select! {
+            () = server => {}
             () = grace_expired => {
                 tracing::warn!("shutdown: grace period over, dropping remaining requests");
-                Ok(())
             }
-        };
+        }
         upkeep.abort();
         db.close().await;
         tracing::info!("shutdown complete");
-        result
+        Ok(())
     }
+}
+
+/// How long a connection that has not sent its first request may still bring it once shutdown
+/// begins, counted from when it was accepted. A client that has just connected has its request
+/// on the way; hyper alone would close such a connection unanswered (hyperium/hyper#3792), which
+/// fails requests that arrive while a release restarts the service. Go's net/http allows the same
+/// 5 seconds (`closeIdleConns`); a connection that never sends anything holds shutdown no longer.
+const FIRST_REQUEST_WAIT: Duration = Duration::from_secs(5);
+
+/// Accepts connections until `stop_accepting` completes, then shuts every connection down
+/// gracefully (a request in progress is finished, its response says `connection: close`) and
+/// returns when the last one has closed.
+async fn serve(listener: TcpListener, app: App, stop_accepting: impl Future<Output = ()>) {
+    let connections = TaskTracker::new();
+    let stopping = CancellationToken::new();
+    let mut stop_accepting = pin!(stop_accepting);
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    accept_failed(e).await;
+                    continue;
+                }
+            },
+            () = &mut stop_accepting => break,
+        };
+        connections.spawn(connection(tcp, app.clone(), stopping.clone()));
+    }
+    // Under socket activation systemd keeps the socket: later connections wait for the next start.
+    drop(listener);
+    stopping.cancel();
+    connections.close();
+    connections.wait().await;
+}
+
+async fn connection(tcp: TcpStream, app: App, stopping: CancellationToken) {
+    let first_request_by = Instant::now() + FIRST_REQUEST_WAIT;
+    // Small JSON responses should leave at once, not wait for Nagle's algorithm.
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "TCP_NODELAY not set");
+    }
+    let request_started = Arc::new(Notify::new());
+    let service = {
+        let (request_started, stopping) = (request_started.clone(), stopping.clone());
+        hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            request_started.notify_one();
+            // Once shutdown has begun, an HTTP/1 client is told not to send another request on
+            // this connection, as hyper's graceful shutdown tells the request in progress.
+            let closing = stopping.is_cancelled() && req.version() <= Version::HTTP_11;
+            app.clone().oneshot(req.map(Body::new)).map(move |mut res| {
+                if closing && let Ok(res) = &mut res {
+                    res.headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+                res
+            })
+        })
+    };
+    let builder = Builder::new(TokioExecutor::new());
+    let mut conn = pin!(builder.serve_connection_with_upgrades(TokioIo::new(tcp), service));
+    tokio::select! {
+        res = conn.as_mut() => return ended(res),
+        () = stopping.cancelled() => {}
+    }
+    // `notify_one` leaves a permit: this completes at once if a request has already started.
+    tokio::select! {
+        res = conn.as_mut() => return ended(res),
+        _ = tokio::time::timeout_at(first_request_by, request_started.notified()) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    ended(conn.await);
+}
+
+fn ended(res: Result<(), Box<dyn std::error::Error + Send + Sync>>) {
+    if let Err(e) = res {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// Errors of one connection (reset before it was accepted) are skipped; others, such as running
+/// out of file descriptors, are logged and accepting pauses a second instead of spinning.
+async fn accept_failed(e: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %e, "accepting a connection failed");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// The one place the server's socket is made: the one systemd passed (socket activation), or a

@@ -16,6 +16,7 @@ on_both_backends!(
     acknowledged_writes_survive_kill_9,
     kill_9_during_concurrent_creates,
     graceful_shutdown_finishes_in_flight_requests,
+    shutdown_answers_a_client_that_just_connected,
     concurrent_migrations,
     healthcheck_subcommand,
     smoke_subcommand,
@@ -135,6 +136,44 @@ async fn graceful_shutdown_finishes_in_flight_requests(b: Backend) {
     assert!(
         TcpStream::connect(s.authority()).await.is_err(),
         "listener closed"
+    );
+}
+
+/// A client whose connection was accepted just before the listener closed sends its request a
+/// moment later: it is answered (with `connection: close`), not disconnected. A connection that
+/// never sends anything holds the exit for about five seconds from its accept, not the whole grace.
+async fn shutdown_answers_a_client_that_just_connected(b: Backend) {
+    let mut s = Server::start_with(&b, &[("SHUTDOWN_GRACE_SECS", "60")]).await;
+    let mut late = TcpStream::connect(s.authority()).await.unwrap();
+    let _silent = TcpStream::connect(s.authority()).await.unwrap();
+    // Both accepted (the server is idle); then shutdown with no drain: the listener closes at once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    s.signal(SIGTERM);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    late.write_all(b"GET /hello HTTP/1.1\r\nhost: shipshape\r\n\r\n")
+        .await
+        .unwrap();
+    let response = common::read_response(&mut late).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response:?}");
+    assert!(
+        response.ends_with("Hello World from BenchSci!"),
+        "{response:?}"
+    );
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("\r\nconnection: close\r\n"),
+        "{response:?}"
+    );
+
+    let status = s.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "exit status {status:?}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_secs(15),
+        "the silent connection held the exit {took:?}"
     );
 }
 
