@@ -106,18 +106,23 @@ impl Application {
         } = self;
         let upkeep = tokio::spawn(metrics.upkeep());
         let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
-        let stop_accepting = async move {
-            shutdown.await;
-            readiness.begin_shutdown();
-            tracing::info!(drain_secs = drain.as_secs(), "shutdown: draining");
-            tokio::time::sleep(drain).await;
-            tracing::info!(
-                grace_secs = grace.as_secs(),
-                "shutdown: no new connections, finishing in-flight requests"
-            );
-            let _ = drained_tx.send(());
+        let draining = CancellationToken::new();
+        let stop_accepting = {
+            let draining = draining.clone();
+            async move {
+                shutdown.await;
+                readiness.begin_shutdown();
+                draining.cancel();
+                tracing::info!(drain_secs = drain.as_secs(), "shutdown: draining");
+                tokio::time::sleep(drain).await;
+                tracing::info!(
+                    grace_secs = grace.as_secs(),
+                    "shutdown: no new connections, finishing in-flight requests"
+                );
+                let _ = drained_tx.send(());
+            }
         };
-        let server = serve(listener, app, stop_accepting);
+        let server = serve(listener, app, draining, stop_accepting);
         let grace_expired = async move {
             if drained_rx.await.is_ok() {
                 tokio::time::sleep(grace).await;
@@ -146,9 +151,15 @@ impl Application {
 const FIRST_REQUEST_WAIT: Duration = Duration::from_secs(5);
 
 /// Accepts connections until `stop_accepting` completes, then shuts every connection down
-/// gracefully (a request in progress is finished, its response says `connection: close`) and
-/// returns when the last one has closed.
-async fn serve(listener: TcpListener, app: App, stop_accepting: impl Future<Output = ()>) {
+/// gracefully (a request in progress is finished) and returns when the last one has closed.
+/// From `draining` on, HTTP/1 responses say `connection: close`: clients move to new connections
+/// during the drain, so few idle ones are left to close under a request that is on its way.
+async fn serve(
+    listener: TcpListener,
+    app: App,
+    draining: CancellationToken,
+    stop_accepting: impl Future<Output = ()>,
+) {
     let connections = TaskTracker::new();
     let stopping = CancellationToken::new();
     let mut stop_accepting = pin!(stop_accepting);
@@ -163,7 +174,8 @@ async fn serve(listener: TcpListener, app: App, stop_accepting: impl Future<Outp
             },
             () = &mut stop_accepting => break,
         };
-        connections.spawn(connection(tcp, app.clone(), stopping.clone()));
+        let (app, draining, stopping) = (app.clone(), draining.clone(), stopping.clone());
+        connections.spawn(connection(tcp, app, draining, stopping));
     }
     // Under socket activation systemd keeps the socket: later connections wait for the next start.
     drop(listener);
@@ -172,7 +184,12 @@ async fn serve(listener: TcpListener, app: App, stop_accepting: impl Future<Outp
     connections.wait().await;
 }
 
-async fn connection(tcp: TcpStream, app: App, stopping: CancellationToken) {
+async fn connection(
+    tcp: TcpStream,
+    app: App,
+    draining: CancellationToken,
+    stopping: CancellationToken,
+) {
     let first_request_by = Instant::now() + FIRST_REQUEST_WAIT;
     // Small JSON responses should leave at once, not wait for Nagle's algorithm.
     if let Err(e) = tcp.set_nodelay(true) {
@@ -180,12 +197,11 @@ async fn connection(tcp: TcpStream, app: App, stopping: CancellationToken) {
     }
     let request_started = Arc::new(Notify::new());
     let service = {
-        let (request_started, stopping) = (request_started.clone(), stopping.clone());
+        let request_started = request_started.clone();
         hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             request_started.notify_one();
-            // Once shutdown has begun, an HTTP/1 client is told not to send another request on
-            // this connection, as hyper's graceful shutdown tells the request in progress.
-            let closing = stopping.is_cancelled() && req.version() <= Version::HTTP_11;
+            // HTTP/2 has GOAWAY for this (sent at graceful shutdown).
+            let closing = draining.is_cancelled() && req.version() <= Version::HTTP_11;
             app.clone().oneshot(req.map(Body::new)).map(move |mut res| {
                 if closing && let Ok(res) = &mut res {
                     res.headers_mut()
