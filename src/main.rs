@@ -91,10 +91,9 @@ async fn serve(args: shipshape::configuration::ServeArgs) -> anyhow::Result<Exit
         }
     };
     let served = async {
-        Application::build(args)
-            .await?
-            .run_until_stopped(shutdown_signal())
-            .await
+        let app = Application::build(args).await?;
+        app.run_until_stopped(shutdown_signal()).await;
+        anyhow::Ok(())
     }
     .await;
     if let Some(tracing) = tracing {

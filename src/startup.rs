@@ -91,10 +91,7 @@ impl Application {
     /// Serves until `shutdown` completes, then: readiness fails at once, the listener keeps
     /// serving for the drain time (load balancers deregister), then stops accepting, and
     /// in-flight requests get the grace time to finish. The pool is closed last.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let Application {
             listener,
             app,
@@ -139,7 +136,6 @@ impl Application {
         upkeep.abort();
         db.close().await;
         tracing::info!("shutdown complete");
-        Ok(())
     }
 }
 

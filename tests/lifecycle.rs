@@ -143,8 +143,8 @@ async fn graceful_shutdown_finishes_in_flight_requests(b: Backend) {
 }
 
 /// A client whose connection was accepted just before the listener closed sends its request a
-/// moment later: it is answered, not disconnected. A connection that
-/// never sends anything holds the exit for about five seconds from its accept, not the whole grace.
+/// moment later: it is answered, not disconnected. A connection that never sends anything holds
+/// the exit for about five seconds from its accept, not the whole grace.
 async fn shutdown_answers_a_client_that_just_connected(b: Backend) {
     let mut s = Server::start_with(&b, &[("SHUTDOWN_GRACE_SECS", "60")]).await;
     let mut late = TcpStream::connect(s.authority()).await.unwrap();
